@@ -1,0 +1,183 @@
+"""What plugins registered: algorithms, datasets, metrics and plots, keyed by name."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from clusterlab.errors import PluginError
+
+KINDS = ("algorithm", "dataset", "metric", "plot")
+
+# Arguments the runner supplies itself; an experiment file never sets them.
+CONTEXT_ARGS = {
+    "algorithm": {"device", "random_state"},
+    "dataset": {"seed", "base_dir"},
+    "metric": {"random_state"},
+    "plot": set(),
+}
+
+
+@dataclass(frozen=True)
+class Param:
+    """One parameter a plugin accepts: its name and default (``inspect.Parameter.empty``)."""
+
+    name: str
+    default: Any
+
+    @property
+    def required(self) -> bool:
+        """Whether the experiment file must give this parameter."""
+        return self.default is inspect.Parameter.empty
+
+
+@dataclass
+class PluginEntry:
+    """A registered algorithm, dataset, metric or plot."""
+
+    kind: str
+    name: str
+    obj: Any
+    plugin: str
+    distribution: str
+    version: str
+    description: str = ""
+    params: dict[str, Param] = field(default_factory=dict)
+    context: set[str] = field(default_factory=set)
+    accepts_any: bool = False
+    greater_is_better: bool = True
+    needs_ground_truth: bool = False
+    has_labels: bool = True
+
+    def accepts(self, key: str) -> bool:
+        """Whether the experiment file may set parameter ``key``."""
+        return self.accepts_any or key in self.params
+
+
+def introspect_params(kind: str, obj: Any) -> tuple[dict[str, Param], set[str], bool]:
+    """Read the parameters a plugin object accepts from its signature.
+
+    Returns the settable parameters, the context arguments it declares, and whether it
+    takes ``**kwargs`` (then any key is accepted).
+    """
+    target = obj.__init__ if inspect.isclass(obj) else obj
+    try:
+        signature = inspect.signature(target)
+    except (TypeError, ValueError) as exc:
+        raise PluginError(f"cannot read the parameters of {kind} {obj!r}: {exc}") from exc
+    params: dict[str, Param] = {}
+    context: set[str] = set()
+    accepts_any = False
+    positional_skip = {"algorithm": 1, "dataset": 0, "metric": 4, "plot": 1}[kind]
+    if inspect.isclass(obj):
+        positional_skip = 1  # self
+    for index, parameter in enumerate(signature.parameters.values()):
+        if index < positional_skip and parameter.kind in (
+            parameter.POSITIONAL_ONLY,
+            parameter.POSITIONAL_OR_KEYWORD,
+        ):
+            continue
+        if parameter.kind is parameter.VAR_KEYWORD:
+            accepts_any = True
+            continue
+        if parameter.kind is parameter.VAR_POSITIONAL:
+            continue
+        if parameter.name in CONTEXT_ARGS[kind]:
+            context.add(parameter.name)
+            continue
+        params[parameter.name] = Param(parameter.name, parameter.default)
+    return params, context, accepts_any
+
+
+class Registry:
+    """All registered plugin objects, by kind and name, with where each came from."""
+
+    def __init__(self) -> None:
+        self.entries: dict[str, dict[str, PluginEntry]] = {kind: {} for kind in KINDS}
+        self.broken: list[tuple[str, str, str]] = []  # (plugin, distribution, error)
+
+    def add(self, entry: PluginEntry) -> None:
+        """Add an entry; a name registered twice for one kind is an error naming both."""
+        existing = self.entries[entry.kind].get(entry.name)
+        if existing is not None:
+            raise PluginError(
+                f"{entry.kind} '{entry.name}' is registered twice: by plugin "
+                f"'{existing.plugin}' of distribution '{existing.distribution}' and by plugin "
+                f"'{entry.plugin}' of distribution '{entry.distribution}'. Uninstall one, or "
+                f"block one with --block-plugin NAME."
+            )
+        self.entries[entry.kind][entry.name] = entry
+
+    def get(self, kind: str, name: str) -> PluginEntry:
+        """Return the entry ``name`` of ``kind``; raises ``KeyError`` if there is none."""
+        return self.entries[kind][name]
+
+    def names(self, kind: str) -> list[str]:
+        """Registered names of one kind, sorted."""
+        return sorted(self.entries[kind])
+
+    def make_register(
+        self, kind: str, plugin: str, distribution: str, version: str
+    ) -> Callable[..., None]:
+        """Build the ``register`` callback handed to one plugin's registration hook."""
+
+        def register(name: str, obj: Any, *, description: str = "", **metadata: Any) -> None:
+            if not isinstance(name, str) or not name or any(c.isspace() for c in name):
+                raise PluginError(
+                    f"plugin '{plugin}' ({distribution}) registered a {kind} with an invalid "
+                    f"name {name!r}: use a non-empty string without spaces"
+                )
+            if not callable(obj):
+                raise PluginError(
+                    f"plugin '{plugin}' ({distribution}) registered {kind} '{name}' as "
+                    f"{obj!r}, which is not callable: register a class or function"
+                )
+            allowed = {
+                "algorithm": set(),
+                "dataset": {"has_labels"},
+                "metric": {"greater_is_better", "needs_ground_truth"},
+                "plot": set(),
+            }[kind]
+            unknown = set(metadata) - allowed
+            if unknown:
+                raise PluginError(
+                    f"plugin '{plugin}' ({distribution}) registered {kind} '{name}' with "
+                    f"unknown option(s) {sorted(unknown)}; a {kind} takes "
+                    f"{sorted(allowed | {'description'})}"
+                )
+            if kind == "metric" and "greater_is_better" not in metadata:
+                raise PluginError(
+                    f"plugin '{plugin}' ({distribution}) registered metric '{name}' without "
+                    f"greater_is_better=True/False: summaries need the score's direction"
+                )
+            if kind == "algorithm" and not (inspect.isclass(obj) and hasattr(obj, "fit")):
+                raise PluginError(
+                    f"plugin '{plugin}' ({distribution}) registered algorithm '{name}' as "
+                    f"{obj!r}: an algorithm is an estimator class with a fit(X) method"
+                )
+            params, context, accepts_any = introspect_params(kind, obj)
+            self.add(
+                PluginEntry(
+                    kind=kind,
+                    name=name,
+                    obj=obj,
+                    plugin=plugin,
+                    distribution=distribution,
+                    version=version,
+                    description=description or _first_line(obj.__doc__),
+                    params=params,
+                    context=context,
+                    accepts_any=accepts_any,
+                    greater_is_better=bool(metadata.get("greater_is_better", True)),
+                    needs_ground_truth=bool(metadata.get("needs_ground_truth", False)),
+                    has_labels=bool(metadata.get("has_labels", True)),
+                )
+            )
+
+        return register
+
+
+def _first_line(doc: str | None) -> str:
+    return (doc or "").strip().splitlines()[0] if (doc or "").strip() else ""
