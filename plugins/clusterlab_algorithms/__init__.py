@@ -1,1 +1,1 @@
-"""clusterlab's built-in torch clustering estimators, usable on their own with the scikit-learn API."""
+"""Built-in torch clustering estimators, usable alone with the scikit-learn API."""

@@ -1,0 +1,1 @@
+"""Registers the built-in algorithms through clusterlab's hooks."""

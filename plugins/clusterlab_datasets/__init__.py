@@ -1,0 +1,1 @@
+"""clusterlab's built-in datasets plugin."""

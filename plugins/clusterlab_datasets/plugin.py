@@ -1,0 +1,1 @@
+"""Registers the built-in datasets through clusterlab's hooks."""

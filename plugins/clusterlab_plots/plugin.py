@@ -1,0 +1,1 @@
+"""Registers the built-in plots through clusterlab's hooks."""

@@ -1,0 +1,1 @@
+"""Registers the built-in sklearn through clusterlab's hooks."""
