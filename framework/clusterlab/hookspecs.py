@@ -58,6 +58,16 @@ def register_plots(register: Any) -> None:
     """
 
 
+@hookspec
+def register_preprocessors(register: Any) -> None:
+    """Register preprocessing steps that an experiment applies to a dataset, in order.
+
+    Call ``register(name, fn, *, description="")``. ``fn(X, y, **params)`` receives the
+    data as a torch tensor on the trial's device and the labels (numpy or ``None``) and
+    returns the new ``(X, y)``; a step that drops rows drops the same rows of ``y``.
+    """
+
+
 # Lifecycle hooks: called by the runner; every implementation is called.
 
 

@@ -24,6 +24,7 @@ _REGISTRATION_HOOKS = {
     "dataset": "register_datasets",
     "metric": "register_metrics",
     "plot": "register_plots",
+    "preprocessor": "register_preprocessors",
 }
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from clusterlab.errors import PluginError
 
-KINDS = ("algorithm", "dataset", "metric", "plot")
+KINDS = ("algorithm", "dataset", "metric", "plot", "preprocessor")
 
 # Arguments the runner supplies itself; an experiment file never sets them.
 CONTEXT_ARGS = {
@@ -17,6 +17,7 @@ CONTEXT_ARGS = {
     "dataset": {"seed", "base_dir"},
     "metric": {"random_state"},
     "plot": set(),
+    "preprocessor": {"seed"},
 }
 
 
@@ -70,7 +71,9 @@ def introspect_params(kind: str, obj: Any) -> tuple[dict[str, Param], set[str], 
     params: dict[str, Param] = {}
     context: set[str] = set()
     accepts_any = False
-    positional_skip = {"algorithm": 1, "dataset": 0, "metric": 4, "plot": 1}[kind]
+    positional_skip = {"algorithm": 1, "dataset": 0, "metric": 4, "plot": 1, "preprocessor": 2}[
+        kind
+    ]
     if inspect.isclass(obj):
         positional_skip = 1  # self
     for index, parameter in enumerate(signature.parameters.values()):
@@ -139,6 +142,7 @@ class Registry:
                 "dataset": {"has_labels"},
                 "metric": {"greater_is_better", "needs_ground_truth"},
                 "plot": set(),
+                "preprocessor": set(),
             }[kind]
             unknown = set(metadata) - allowed
             if unknown:
