@@ -1,0 +1,288 @@
+"""The ``clusterlab`` command: run, validate, plugins, report and ui.
+
+Heavy libraries (torch, MLflow, matplotlib) are imported inside the commands that use
+them, so ``clusterlab --help`` answers at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+from typing import Any
+
+from clusterlab import __version__
+from clusterlab.errors import ClusterlabError
+
+EXIT_TRIALS_FAILED = 1
+EXIT_INTERRUPTED = 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="clusterlab",
+        description="Run clustering experiments written as YAML grids and track them in MLflow.",
+    )
+    parser.add_argument("--version", action="version", version=f"clusterlab {__version__}")
+    plugin_flags = argparse.ArgumentParser(add_help=False)
+    plugin_flags.add_argument(
+        "--block-plugin",
+        "-p",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="do not load the plugin NAME (an entry-point name; 'no:NAME' also works)",
+    )
+    plugin_flags.add_argument(
+        "--no-plugins",
+        action="store_true",
+        help="load no entry-point plugins at all (also CLUSTERLAB_DISABLE_PLUGIN_AUTOLOAD=1)",
+    )
+    experiment_flags = argparse.ArgumentParser(add_help=False)
+    experiment_flags.add_argument("file", help="the experiment file (YAML)")
+    experiment_flags.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a key, e.g. --set device=cpu --set seeds=[0,1] "
+        "--set algorithms.0.params.n_init=5",
+    )
+    experiment_flags.add_argument(
+        "--max-trials",
+        type=int,
+        default=None,
+        help="refuse grids larger than this (default 10000)",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    run = commands.add_parser(
+        "run", parents=[experiment_flags, plugin_flags], help="run an experiment and log it"
+    )
+    run.add_argument("--dry-run", action="store_true", help="list the trials without running")
+    run.add_argument("--force", action="store_true", help="rerun trials that already finished")
+    run.add_argument("--tracking-uri", help="MLflow tracking URI (default: sqlite:///mlflow.db)")
+    run.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+    commands.add_parser(
+        "validate",
+        parents=[experiment_flags, plugin_flags],
+        help="check an experiment file without running it",
+    )
+
+    plugins = commands.add_parser(
+        "plugins", parents=[plugin_flags], help="list installed plugins and what they register"
+    )
+    plugins.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+    report = commands.add_parser(
+        "report", help="print the best trials of an experiment, read from MLflow"
+    )
+    report.add_argument("experiment", help="the experiment's name (or an experiment file)")
+    report.add_argument("--tracking-uri", help="MLflow tracking URI")
+    report.add_argument("--sort", help="sort by this score")
+    report.add_argument("--format", choices=["table", "csv", "json", "markdown"], default="table")
+
+    ui = commands.add_parser("ui", help="open the MLflow UI on the store experiments use")
+    ui.add_argument("--tracking-uri", help="MLflow tracking URI")
+    ui.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    ui.add_argument("--port", type=int, default=5000)
+    return parser
+
+
+def _blocked(args: argparse.Namespace) -> tuple[str, ...]:
+    return tuple(name.removeprefix("no:") for name in args.block_plugin)
+
+
+def _run_options(args: argparse.Namespace, **extra: Any) -> Any:
+    from clusterlab.runner import RunOptions
+    from clusterlab.validation import DEFAULT_MAX_TRIALS
+
+    return RunOptions(
+        blocked_plugins=_blocked(args),
+        autoload_plugins=False if args.no_plugins else None,
+        max_trials=args.max_trials or DEFAULT_MAX_TRIALS,
+        **extra,
+    )
+
+
+def _print_trials(trials: list[Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{len(trials)} trials")
+    for column in ("#", "dataset", "algorithm", "swept", "seed", "hash"):
+        table.add_column(column)
+    for trial in trials:
+        swept = ", ".join(f"{k}={v}" for k, v in trial.swept.items())
+        table.add_row(
+            str(trial.index),
+            trial.dataset_label or trial.dataset,
+            trial.algorithm_label or trial.algorithm,
+            swept,
+            str(trial.seed),
+            trial.hash,
+        )
+    Console().print(table)
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    """Check an experiment file and its plugins; print the trial count."""
+    from clusterlab.runner import prepare
+
+    loaded, _plugins, trials = prepare(args.file, args.overrides, _run_options(args))
+    print(f"{args.file}: valid — {len(trials)} trials ({loaded.experiment.name})")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Run an experiment (or list its trials with --dry-run)."""
+    from clusterlab.runner import execute, prepare
+
+    options = _run_options(
+        args,
+        tracking_uri=args.tracking_uri,
+        force=args.force,
+        progress=False if args.no_progress else None,
+    )
+    loaded, plugins, trials = prepare(args.file, args.overrides, options)
+    if args.dry_run:
+        _print_trials(trials)
+        return 0
+    try:
+        result = execute(loaded, plugins, trials, options)
+    except KeyboardInterrupt:
+        print(
+            "\ninterrupted: the running trial and the parent run are marked KILLED; "
+            "run the same command again to complete the missing trials",
+            file=sys.stderr,
+        )
+        return EXIT_INTERRUPTED
+    finished, failed, skipped = (result.count(s) for s in ("FINISHED", "FAILED", "SKIPPED"))
+    print(
+        f"{loaded.experiment.name}: {len(result.trials)} trials — {finished} finished, "
+        f"{failed} failed, {skipped} skipped (already finished; --force reruns them)"
+    )
+    for trial_result in result.trials:
+        if trial_result.status == "FAILED":
+            print(
+                f"  FAILED {trial_result.trial.run_name}: {trial_result.error} "
+                f"(run {trial_result.run_id}, traceback in its error.txt)",
+                file=sys.stderr,
+            )
+    print(f"Runs are in {result.tracking_uri} (parent run {result.parent_run_id}).")
+    print(f"Open the MLflow UI with: clusterlab ui --tracking-uri {result.tracking_uri}")
+    return 0 if result.ok else EXIT_TRIALS_FAILED
+
+
+def cmd_plugins(args: argparse.Namespace) -> int:
+    """List plugins, their distributions and what they register, with parameters."""
+    import json
+
+    from clusterlab.plugins import build_plugins
+
+    plugins = build_plugins(autoload=False if args.no_plugins else None, blocked=_blocked(args))
+    registry = plugins.registry
+    rows = []
+    for kind, entries in registry.entries.items():
+        for name in sorted(entries):
+            entry = entries[name]
+            rows.append(
+                {
+                    "kind": kind,
+                    "name": name,
+                    "plugin": entry.plugin,
+                    "distribution": entry.distribution,
+                    "version": entry.version,
+                    "params": {
+                        p.name: (None if p.required else repr(p.default))
+                        for p in entry.params.values()
+                    },
+                    "description": entry.description,
+                }
+            )
+    broken = [
+        {"plugin": name, "distribution": dist, "error": error}
+        for name, dist, error in registry.broken
+    ]
+    if args.json:
+        print(json.dumps({"registered": rows, "broken": broken}, indent=2))
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    table = Table(title="clusterlab plugins")
+    for column in ("kind", "name", "distribution", "parameters"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        params = ", ".join(
+            name if default is None else f"{name}={default}"
+            for name, default in row["params"].items()
+        )
+        table.add_row(row["kind"], row["name"], f"{row['distribution']} {row['version']}", params)
+    console.print(table)
+    for item in broken:
+        console.print(
+            f"[red]broken[/] plugin '{item['plugin']}' ({item['distribution']}): {item['error']}"
+        )
+    return 0
+
+
+def cmd_ui(args: argparse.Namespace) -> int:
+    """Start the MLflow UI on the store that ``run`` uses."""
+    import shutil
+
+    from clusterlab.tracking import resolve_tracking_uri
+
+    uri = resolve_tracking_uri(args.tracking_uri)
+    mlflow = shutil.which("mlflow") or "mlflow"
+    command = [mlflow, "ui", "--backend-store-uri", uri, "--host", args.host]
+    command += ["--port", str(args.port)]
+    print(f"MLflow UI for {uri} at http://{args.host}:{args.port} (Ctrl-C stops it)")
+    os.execvp(command[0], command)
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """Print the best trials of an experiment from MLflow."""
+    from clusterlab.report import report
+
+    return report(args)
+
+
+def _raise_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``clusterlab`` console script."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    handlers = {
+        "run": cmd_run,
+        "validate": cmd_validate,
+        "plugins": cmd_plugins,
+        "ui": cmd_ui,
+        "report": cmd_report,
+    }
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        return handlers[args.command](args)
+    except ClusterlabError as exc:
+        print(
+            f"error: {exc}" if len(str(exc).splitlines()) < 2 else f"error:\n{exc}", file=sys.stderr
+        )
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,414 @@
+"""Runs an experiment: validates it, builds data once, fits each trial and logs it to MLflow."""
+
+from __future__ import annotations
+
+import time
+import traceback
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import clusterlab
+from clusterlab.errors import ScoreUndefined
+from clusterlab.grid import DatasetKey, Trial, expand_trials
+from clusterlab.plugins import Plugins, build_plugins
+from clusterlab.registry import PluginEntry
+from clusterlab.validation import (
+    DEFAULT_MAX_TRIALS,
+    LoadedExperiment,
+    check_against_plugins,
+    load_experiment,
+)
+
+NOT_APPLICABLE = "-"
+
+
+@dataclass
+class TrialResult:
+    """What one trial produced: its status, scores and facts, and its MLflow run."""
+
+    trial: Trial
+    status: str
+    scores: dict[str, float] = field(default_factory=dict)
+    run_id: str | None = None
+    error: str | None = None
+    undefined: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class ExperimentResult:
+    """The outcome of one invocation: every trial's result and where they were logged."""
+
+    name: str
+    tracking_uri: str | None
+    experiment_id: str | None
+    parent_run_id: str | None
+    trials: list[TrialResult]
+    interrupted: bool = False
+
+    def count(self, status: str) -> int:
+        """How many trials ended with ``status`` (FINISHED, FAILED, SKIPPED, KILLED)."""
+        return sum(1 for result in self.trials if result.status == status)
+
+    @property
+    def ok(self) -> bool:
+        """True when no trial failed and nothing was interrupted."""
+        return not self.interrupted and self.count("FAILED") == 0
+
+    def scores(self) -> list[dict[str, Any]]:
+        """One flat record per trial: names, swept parameters, seed, status and scores."""
+        return [
+            {
+                "dataset": r.trial.dataset,
+                "algorithm": r.trial.algorithm,
+                **r.trial.swept,
+                "seed": r.trial.seed,
+                "status": r.status,
+                **r.scores,
+            }
+            for r in self.trials
+        ]
+
+
+@dataclass
+class RunOptions:
+    """How to run: the store, reruns, limits, plugin loading and progress display."""
+
+    tracking_uri: str | None = None
+    force: bool = False
+    max_trials: int = DEFAULT_MAX_TRIALS
+    blocked_plugins: tuple[str, ...] = ()
+    autoload_plugins: bool | None = None
+    extra_plugins: tuple[tuple[str, object], ...] = ()
+    progress: bool | None = None
+    console: Any = None
+
+
+def prepare(
+    experiment: str | Path | Mapping[str, Any],
+    overrides: Mapping[str, Any] | Iterable[str] = (),
+    options: RunOptions | None = None,
+) -> tuple[LoadedExperiment, Plugins, list[Trial]]:
+    """Load, check and expand an experiment without running anything."""
+    options = options or RunOptions()
+    loaded = load_experiment(experiment, overrides)
+    plugins = build_plugins(
+        autoload=options.autoload_plugins,
+        blocked=options.blocked_plugins,
+        extra=options.extra_plugins,
+    )
+    check_against_plugins(loaded, plugins.registry, max_trials=options.max_trials)
+    trials = expand_trials(loaded.experiment, plugins.registry)
+    return loaded, plugins, trials
+
+
+def run_experiment(
+    experiment: str | Path | Mapping[str, Any],
+    overrides: Mapping[str, Any] | Iterable[str] | None = None,
+    options: RunOptions | None = None,
+    **keyword_overrides: Any,
+) -> ExperimentResult:
+    """Run every trial of an experiment and log it; see :func:`clusterlab.run_experiment`."""
+    options = options or RunOptions()
+    if overrides is None:
+        overrides = keyword_overrides
+    loaded, plugins, trials = prepare(experiment, overrides, options)
+    return execute(loaded, plugins, trials, options)
+
+
+def execute(
+    loaded: LoadedExperiment, plugins: Plugins, trials: list[Trial], options: RunOptions
+) -> ExperimentResult:
+    """Run already-checked trials: build the data, fit, score, plot and log each one."""
+    import torch
+
+    from clusterlab.data import build_dataset, check_sizes
+    from clusterlab.device import device_name, resolve_device
+    from clusterlab.progress import TrialProgress
+    from clusterlab.tracking import Tracker, resolve_tracking_uri
+
+    experiment = loaded.experiment
+    registry = plugins.registry
+    device = resolve_device(experiment.device)
+    dtype = getattr(torch, experiment.dtype)
+    for trial in trials:
+        trial.device = str(device)
+
+    built = {}
+    for trial in trials:
+        if trial.dataset_key not in built:
+            built[trial.dataset_key] = build_dataset(
+                trial, registry, device, dtype, loaded.base_dir
+            )
+    check_sizes(trials, built)
+
+    uri = resolve_tracking_uri(options.tracking_uri, experiment.tracking.uri)
+    tracker = Tracker(uri, experiment.name, experiment.tracking.artifact_location)
+    done = {} if options.force else tracker.finished_trials()
+
+    plugins.hook.before_experiment(experiment=experiment, trials=trials)
+    parent_id = tracker.start_run(
+        f"{experiment.name} · {time.strftime('%Y-%m-%d %H:%M:%S')}",
+        {
+            "clusterlab.kind": "experiment",
+            "clusterlab.version": clusterlab.__version__,
+            "mlflow.note.content": experiment.description
+            or f"clusterlab experiment '{experiment.name}': {len(trials)} trials",
+        },
+    )
+    _log_experiment_files(tracker, parent_id, loaded, trials)
+    param_union = _param_union(trials)
+    context = _TrialContext(tracker, registry, experiment, device, device_name(device), built)
+    results: list[TrialResult] = []
+    interrupted = False
+    progress = TrialProgress(len(trials), enabled=options.progress, console=options.console)
+    try:
+        with progress:
+            for trial in trials:
+                if trial.hash in done:
+                    results.append(
+                        TrialResult(trial, "SKIPPED", run_id=done[trial.hash].info.run_id)
+                    )
+                    progress.advance("SKIPPED")
+                    continue
+                progress.start(trial.run_name)
+                result = _run_trial(trial, context, parent_id, param_union, plugins)
+                results.append(result)
+                progress.advance(result.status)
+                if trial.dataset_key not in {t.dataset_key for t in trials[trial.index + 1 :]}:
+                    built.pop(trial.dataset_key, None)
+    except KeyboardInterrupt:
+        interrupted = True
+        tracker.end_run(parent_id, "KILLED")
+        raise
+    finally:
+        if not interrupted:
+            _log_summary(tracker, parent_id, experiment, registry, trials)
+            statuses = {r.status for r in results}
+            tracker.end_run(parent_id, "FAILED" if "FAILED" in statuses else "FINISHED")
+        plugins.hook.after_experiment(experiment=experiment, results=results)
+    return ExperimentResult(
+        experiment.name, uri, tracker.experiment_id, parent_id, results, interrupted
+    )
+
+
+@dataclass
+class _TrialContext:
+    tracker: Any
+    registry: Any
+    experiment: Any
+    device: Any
+    device_label: str
+    built: dict[DatasetKey, Any]
+
+
+def _param_union(trials: list[Trial]) -> list[str]:
+    names: dict[str, None] = {}
+    for trial in trials:
+        for key in _trial_params(trial):
+            names[key] = None
+    return list(names)
+
+
+def _trial_params(trial: Trial) -> dict[str, Any]:
+    params: dict[str, Any] = {
+        "dataset": trial.dataset_label or trial.dataset,
+        "algorithm": trial.algorithm_label or trial.algorithm,
+    }
+    params.update({f"dataset.{k}": v for k, v in trial.dataset_params.items()})
+    if trial.preprocess:
+        params["dataset.preprocess"] = " → ".join(
+            name + (f"({', '.join(f'{k}={v}' for k, v in p.items())})" if p else "")
+            for name, p in trial.preprocess
+        )
+    params.update({f"algorithm.{k}": v for k, v in trial.algorithm_params.items()})
+    params.update({"seed": trial.seed, "device": trial.device, "dtype": trial.dtype})
+    return params
+
+
+def _run_trial(
+    trial: Trial, ctx: _TrialContext, parent_id: str, param_union: list[str], plugins: Plugins
+) -> TrialResult:
+    registry = ctx.registry
+    algorithm = registry.get("algorithm", trial.algorithm)
+    data = ctx.built[trial.dataset_key]
+    tags = {
+        "clusterlab.kind": "trial",
+        "clusterlab.trial_hash": trial.hash,
+        "clusterlab.trial_index": str(trial.index),
+        "clusterlab.device_name": ctx.device_label,
+        "clusterlab.version": clusterlab.__version__,
+        "clusterlab.plugin": algorithm.plugin,
+        "clusterlab.plugin_distribution": algorithm.distribution,
+        "clusterlab.plugin_version": algorithm.version,
+        "clusterlab.dataset_digest": data.digest,
+    }
+    run_id = ctx.tracker.start_run(trial.run_name, tags, parent_run_id=parent_id)
+    params = _trial_params(trial)
+    params = {key: params.get(key, NOT_APPLICABLE) for key in param_union}
+    result = TrialResult(trial, "RUNNING", run_id=run_id)
+    try:
+        ctx.tracker.log(run_id, params=params)
+        plugins.hook.before_trial(trial=trial)
+        estimator, fit_time, peak_mb = _fit(trial, algorithm, data.X, ctx.device)
+        labels = _labels_of(estimator)
+        scores = {
+            "fit_time_s": fit_time,
+            "n_clusters_found": float(len(set(labels[labels >= 0].tolist()))),
+            "noise_fraction": float(np.mean(labels < 0)) if len(labels) else 0.0,
+            "peak_memory_mb": peak_mb,
+        }
+        undefined = _score(trial, ctx, data, labels, estimator, scores)
+        undefined_tags = {f"clusterlab.undefined.{k}": v for k, v in undefined.items()}
+        ctx.tracker.log(run_id, metrics=scores, tags=undefined_tags)
+        ctx.tracker.log_array(run_id, labels, "labels.npy")
+        _plot(trial, ctx, run_id, data, labels, estimator, scores)
+        result.scores, result.undefined = scores, undefined
+        ctx.tracker.end_run(run_id, "FINISHED")
+        result.status = "FINISHED"
+        plugins.hook.after_trial(trial=trial, result=result)
+    except KeyboardInterrupt:
+        ctx.tracker.end_run(run_id, "KILLED")
+        result.status = "KILLED"
+        raise
+    except Exception as exc:
+        text = traceback.format_exc()
+        result.status, result.error = "FAILED", f"{type(exc).__name__}: {exc}"
+        try:
+            ctx.tracker.log(run_id, tags={"clusterlab.error": result.error[:5000]})
+            ctx.tracker.log_text(run_id, text, "error.txt")
+        finally:
+            ctx.tracker.end_run(run_id, "FAILED")
+        plugins.hook.on_trial_error(trial=trial, error=exc)
+    return result
+
+
+def _fit(trial: Trial, entry: PluginEntry, X: Any, device: Any) -> tuple[Any, float, float]:
+    import torch
+
+    from clusterlab.memory import PeakMemory
+
+    kwargs = {k: v for k, v in trial.algorithm_params.items() if entry.accepts(k)}
+    if "device" in entry.context:
+        kwargs["device"] = str(device)
+    if "random_state" in entry.context:
+        kwargs["random_state"] = trial.seed
+    estimator = entry.obj(**kwargs)
+    with PeakMemory(device) as peak:
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        start = time.perf_counter()
+        estimator.fit(X)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        elapsed = time.perf_counter() - start
+    return estimator, elapsed, peak.peak_mb
+
+
+def _labels_of(estimator: Any) -> np.ndarray:
+    import torch
+
+    labels = getattr(estimator, "labels_", None)
+    if labels is None:
+        raise RuntimeError(f"{type(estimator).__name__}.fit set no labels_")
+    if isinstance(labels, torch.Tensor):
+        labels = labels.detach().cpu().numpy()
+    return np.asarray(labels).astype(np.int64, copy=False).reshape(-1)
+
+
+def _score(
+    trial: Trial,
+    ctx: _TrialContext,
+    data: Any,
+    labels: np.ndarray,
+    estimator: Any,
+    scores: dict[str, float],
+) -> dict[str, str]:
+    undefined: dict[str, str] = {}
+    for metric in ctx.experiment.metrics:
+        entry = ctx.registry.get("metric", metric.name)
+        options = dict(metric.options)
+        if "random_state" in entry.context:
+            options["random_state"] = trial.seed
+        try:
+            value = entry.obj(data.X, labels, data.y, estimator, **options)
+        except ScoreUndefined as why:
+            undefined[metric.key] = str(why) or "not defined for this result"
+            continue
+        if value is None or not np.isfinite(float(value)):
+            undefined[metric.key] = f"the metric returned {value!r}"
+            continue
+        scores[metric.key] = float(value)
+    return undefined
+
+
+def _plot(
+    trial: Trial,
+    ctx: _TrialContext,
+    run_id: str,
+    data: Any,
+    labels: np.ndarray,
+    estimator: Any,
+    scores: dict[str, float],
+) -> None:
+    if not ctx.experiment.plots:
+        return
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    from matplotlib import pyplot
+
+    from clusterlab.plotting import TrialView
+
+    view = TrialView(
+        X=data.X.detach().cpu().numpy(),
+        labels=labels,
+        y_true=data.y,
+        estimator=estimator,
+        dataset=trial.dataset_label or trial.dataset,
+        algorithm=trial.algorithm_label or trial.algorithm,
+        dataset_params=trial.dataset_params,
+        algorithm_params=trial.algorithm_params,
+        swept={k.split(".", 1)[1]: v for k, v in trial.swept.items()},
+        seed=trial.seed,
+        scores=scores,
+    )
+    for name in ctx.experiment.plots:
+        figure = ctx.registry.get("plot", name).obj(view)
+        if figure is None:
+            continue
+        try:
+            ctx.tracker.log_figure(run_id, figure, f"plots/{name}.png")
+        finally:
+            pyplot.close(figure)
+
+
+def _log_experiment_files(
+    tracker: Any, run_id: str, loaded: LoadedExperiment, trials: list[Trial]
+) -> None:
+    import json
+
+    import yaml
+
+    if loaded.path is not None:
+        tracker.log_file(run_id, loaded.path, "experiment")
+    tracker.log_text(
+        run_id, yaml.safe_dump(loaded.raw, sort_keys=False), "experiment/resolved.yaml"
+    )
+    grid = [{"index": t.index, "hash": t.hash, "run_name": t.run_name, **t.config} for t in trials]
+    tracker.log_text(run_id, json.dumps(grid, indent=1, default=repr), "experiment/trials.json")
+    tracker.log(run_id, params={"n_trials": len(trials)})
+
+
+def _log_summary(
+    tracker: Any, parent_id: str, experiment: Any, registry: Any, trials: list[Trial]
+) -> None:
+    """Summary plots and the best-trial table over every finished trial of this grid."""
+    try:
+        from clusterlab.summary import summary_artifacts
+    except ImportError:
+        return
+    summary_artifacts(tracker, parent_id, experiment, registry, trials)

@@ -1,0 +1,208 @@
+"""The experiment file's schema: what each key means, its type and its default."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from clusterlab.device import DEVICE_PATTERN
+
+AXIS_FORMS = ("range", "linspace", "values")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def check_axis(value: Any) -> Any:
+    """Validate one grid axis: a list, or ``{range: [start, stop(, step)]}``, ``{linspace:
+    [start, stop, num]}`` or ``{values: [...]}``."""
+    if isinstance(value, list):
+        if not value:
+            raise ValueError("a grid axis needs at least one value")
+        return value
+    if isinstance(value, dict) and len(value) == 1:
+        form, args = next(iter(value.items()))
+        if form == "values":
+            return check_axis(args)
+        if form == "range":
+            if (
+                not isinstance(args, list)
+                or len(args) not in (2, 3)
+                or not all(isinstance(a, int | float) and not isinstance(a, bool) for a in args)
+            ):
+                raise ValueError("range takes [start, stop] or [start, stop, step] (numbers)")
+            step = args[2] if len(args) == 3 else 1
+            if step <= 0:
+                raise ValueError("range's step must be positive")
+            if args[1] < args[0]:
+                raise ValueError(f"range [{args[0]}, {args[1]}] is empty: stop is below start")
+            return value
+        if form == "linspace":
+            if not isinstance(args, list) or len(args) != 3 or not isinstance(args[2], int):
+                raise ValueError("linspace takes [start, stop, num] with a whole number num")
+            if args[2] < 1:
+                raise ValueError("linspace's num must be at least 1")
+            return value
+    raise ValueError(
+        "a grid axis is a list of values or one of {range: [start, stop, step]}, "
+        "{linspace: [start, stop, num]}, {values: [...]}; for a fixed list value use params"
+    )
+
+
+def expand_axis(value: Any) -> list[Any]:
+    """The values of a validated grid axis; ``range`` includes both ends."""
+    if isinstance(value, list):
+        return list(value)
+    form, args = next(iter(value.items()))
+    if form == "values":
+        return list(args)
+    if form == "range":
+        start, stop = args[0], args[1]
+        step = args[2] if len(args) == 3 else 1
+        values = []
+        count = 0
+        while start + count * step <= stop + 1e-12 * max(1.0, abs(stop)):
+            point = start + count * step
+            values.append(round(point, 12) if isinstance(point, float) else point)
+            count += 1
+        return values
+    start, stop, num = args
+    if num == 1:
+        return [float(start)]
+    return [round(start + (stop - start) * i / (num - 1), 12) for i in range(num)]
+
+
+class Component(_Strict):
+    """A dataset or algorithm entry: a registered name, fixed params and swept grid axes."""
+
+    name: str = Field(min_length=1)
+    params: dict[str, Any] = Field(default_factory=dict)
+    grid: dict[str, Any] = Field(default_factory=dict)
+    label: str | None = None
+
+    @field_validator("grid")
+    @classmethod
+    def _check_grid(cls, grid: dict[str, Any]) -> dict[str, Any]:
+        for key, axis in grid.items():
+            check_axis(axis)
+            if "," in key:
+                names = [n.strip() for n in key.split(",")]
+                for point in expand_axis(axis):
+                    if not isinstance(point, list) or len(point) != len(names):
+                        raise ValueError(
+                            f"paired axis '{key}' needs lists of {len(names)} values, got {point!r}"
+                        )
+        return grid
+
+    @model_validator(mode="after")
+    def _no_overlap(self) -> Component:
+        both = set(self.params) & set(self.param_names_swept())
+        if both:
+            raise ValueError(f"{sorted(both)} set both in params and grid: keep each in one place")
+        return self
+
+    def param_names_swept(self) -> list[str]:
+        """Parameter names the grid sweeps (paired axes give several names)."""
+        names: list[str] = []
+        for key in self.grid:
+            names.extend(n.strip() for n in key.split(","))
+        return names
+
+
+class DatasetEntry(Component):
+    """A dataset in the experiment, with optional preprocessing steps applied in order."""
+
+    preprocess: list[str | dict[str, dict[str, Any]]] = Field(default_factory=list)
+
+    @field_validator("preprocess")
+    @classmethod
+    def _check_steps(cls, steps: list[Any]) -> list[Any]:
+        for step in steps:
+            if isinstance(step, dict) and len(step) != 1:
+                raise ValueError(
+                    "a preprocess step is a name or {name: {param: value}}, one name per step"
+                )
+        return steps
+
+
+class MetricEntry(_Strict):
+    """A metric with options: written as a name, or ``{name: silhouette, sample_size: 1000}``."""
+
+    model_config = ConfigDict(extra="allow")
+    name: str = Field(min_length=1)
+
+    @property
+    def options(self) -> dict[str, Any]:
+        """The metric's options (every key but ``name``)."""
+        return dict(self.model_extra or {})
+
+    @property
+    def key(self) -> str:
+        """The name logged to MLflow: options appended so two variants never collide."""
+        if not self.options:
+            return self.name
+        parts = [f"{k}_{_slug(v)}" for k, v in sorted(self.options.items())]
+        return ".".join([self.name, *parts])
+
+
+def _slug(value: Any) -> str:
+    text = str(value)
+    return "".join(c if c.isalnum() or c in "-." else "-" for c in text)
+
+
+class Tracking(_Strict):
+    """Where results go: an MLflow tracking URI (default: MLflow's ``sqlite:///mlflow.db``)."""
+
+    uri: str | None = None
+    artifact_location: str | None = None
+
+
+class Executor(_Strict):
+    """How trials are executed; ``local`` runs them in this process, one after the other."""
+
+    model_config = ConfigDict(extra="allow")
+    name: str = "local"
+
+    @property
+    def options(self) -> dict[str, Any]:
+        """The executor's options (every key but ``name``)."""
+        return dict(self.model_extra or {})
+
+
+class Experiment(_Strict):
+    """A whole experiment file."""
+
+    name: str = Field(min_length=1)
+    description: str = ""
+    device: str = "auto"
+    dtype: Literal["float32", "float64"] = "float32"
+    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
+    datasets: list[DatasetEntry] = Field(min_length=1)
+    algorithms: list[Component] = Field(min_length=1)
+    metrics: list[MetricEntry] = Field(default_factory=list)
+    plots: list[str] = Field(default_factory=list)
+    tracking: Tracking = Field(default_factory=Tracking)
+    executor: Executor = Field(default_factory=Executor)
+
+    @field_validator("metrics", mode="before")
+    @classmethod
+    def _metric_names(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            return [{"name": item} if isinstance(item, str) else item for item in value]
+        return value
+
+    @field_validator("device")
+    @classmethod
+    def _device(cls, value: str) -> str:
+        if not DEVICE_PATTERN.match(value.strip().lower()):
+            raise ValueError(f"unknown device '{value}': use auto, cpu, cuda, cuda:N or mps")
+        return value.strip().lower()
+
+    @field_validator("seeds")
+    @classmethod
+    def _unique_seeds(cls, seeds: list[int]) -> list[int]:
+        if len(set(seeds)) != len(seeds):
+            raise ValueError("seeds repeat: each seed may appear once")
+        return seeds

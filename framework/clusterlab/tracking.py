@@ -1,0 +1,163 @@
+"""MLflow tracking through ``MlflowClient``: parent and child runs, params, scores, artifacts."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from clusterlab.errors import TrackingError
+
+DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
+KIND_TAG = "clusterlab.kind"
+HASH_TAG = "clusterlab.trial_hash"
+PARENT_TAG = "mlflow.parentRunId"
+_MAX_PARAM_CHARS = 500
+
+
+def resolve_tracking_uri(cli_uri: str | None = None, file_uri: str | None = None) -> str:
+    """The store to use: the CLI's, else the experiment file's, else ``MLFLOW_TRACKING_URI``,
+    else MLflow's default ``sqlite:///mlflow.db`` in the working directory."""
+    return cli_uri or file_uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+
+
+def param_value(value: Any) -> str:
+    """A parameter as MLflow stores it: short and readable; long arrays are abbreviated."""
+    if hasattr(value, "tolist"):
+        value = value.tolist()
+    text = value if isinstance(value, str) else json.dumps(value, default=repr)
+    if len(text) > _MAX_PARAM_CHARS:
+        text = text[: _MAX_PARAM_CHARS - 3] + "..."
+    return text
+
+
+@contextlib.contextmanager
+def _store_lock(uri: str) -> Iterator[None]:
+    """Serialise the creation of a local sqlite store: MLflow's schema migration is not
+    safe to run twice at once."""
+    if not uri.startswith("sqlite:///"):
+        yield
+        return
+    db_path = Path(uri.removeprefix("sqlite:///"))
+    db_path.parent.mkdir(parents=True, exist_ok=True)
+    lock_path = db_path.with_name(db_path.name + ".lock")
+    with open(lock_path, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+class Tracker:
+    """Writes one experiment invocation to an MLflow store."""
+
+    def __init__(self, uri: str, experiment_name: str, artifact_location: str | None = None):
+        import logging
+
+        # MLflow reports every schema migration step at INFO on a fresh store.
+        logging.getLogger("alembic").setLevel(logging.WARNING)
+        from mlflow.tracking import MlflowClient
+
+        self.uri = uri
+        try:
+            with _store_lock(uri):
+                self.client = MlflowClient(tracking_uri=uri)
+                experiment = self.client.get_experiment_by_name(experiment_name)
+                if experiment is None:
+                    self.experiment_id = self.client.create_experiment(
+                        experiment_name, artifact_location=artifact_location
+                    )
+                else:
+                    if experiment.lifecycle_stage == "deleted":
+                        self.client.restore_experiment(experiment.experiment_id)
+                    self.experiment_id = experiment.experiment_id
+        except Exception as exc:
+            raise TrackingError(
+                f"cannot use the MLflow tracking store '{uri}': {type(exc).__name__}: "
+                f"{str(exc).splitlines()[0] if str(exc) else ''}"
+            ) from None
+
+    def finished_trials(self) -> dict[str, Any]:
+        """Trial hash → FINISHED child run, for every trial already done in this experiment."""
+        runs: dict[str, Any] = {}
+        token = None
+        while True:
+            page = self.client.search_runs(
+                [self.experiment_id],
+                filter_string=f"tags.`{KIND_TAG}` = 'trial' and attributes.status = 'FINISHED'",
+                max_results=1000,
+                page_token=token,
+            )
+            for run in page:
+                trial_hash = run.data.tags.get(HASH_TAG)
+                if trial_hash and trial_hash not in runs:
+                    runs[trial_hash] = run
+            token = page.token
+            if not token:
+                return runs
+
+    def start_run(
+        self, run_name: str, tags: dict[str, str], parent_run_id: str | None = None
+    ) -> str:
+        """Create a run (a child where ``parent_run_id`` is given) and return its id."""
+        tags = dict(tags)
+        if parent_run_id:
+            tags[PARENT_TAG] = parent_run_id
+        run = self.client.create_run(self.experiment_id, run_name=run_name, tags=tags)
+        return run.info.run_id
+
+    def log(
+        self,
+        run_id: str,
+        params: dict[str, Any] | None = None,
+        metrics: dict[str, float] | None = None,
+        tags: dict[str, str] | None = None,
+    ) -> None:
+        """Log params, metrics and tags in one request."""
+        import time
+
+        from mlflow.entities import Metric, Param, RunTag
+
+        now = int(time.time() * 1000)
+        self.client.log_batch(
+            run_id,
+            metrics=[Metric(k, float(v), now, 0) for k, v in (metrics or {}).items()],
+            params=[Param(k, param_value(v)) for k, v in (params or {}).items()],
+            tags=[RunTag(k, str(v)) for k, v in (tags or {}).items()],
+        )
+
+    def log_figure(self, run_id: str, figure: Any, path: str) -> None:
+        """Save a matplotlib figure as a PNG artifact."""
+        self.client.log_figure(run_id, figure, path)
+
+    def log_text(self, run_id: str, text: str, path: str) -> None:
+        """Save text as an artifact."""
+        self.client.log_text(run_id, text, path)
+
+    def log_file(self, run_id: str, local_path: str | Path, folder: str | None = None) -> None:
+        """Copy a local file into the run's artifacts."""
+        self.client.log_artifact(run_id, str(local_path), folder)
+
+    def log_array(self, run_id: str, array: Any, name: str) -> None:
+        """Save a numpy array as ``name`` (``.npy``) in the run's artifacts."""
+        import numpy as np
+
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / name
+            np.save(path, array)
+            self.client.log_artifact(run_id, str(path))
+
+    def end_run(self, run_id: str, status: str) -> None:
+        """Mark a run FINISHED, FAILED or KILLED."""
+        self.client.set_terminated(run_id, status=status)
+
+    def trial_runs(self, hashes: set[str]) -> list[Any]:
+        """The latest FINISHED trial run of each hash in ``hashes``."""
+        runs = self.finished_trials()
+        return [run for trial_hash, run in runs.items() if trial_hash in hashes]
