@@ -25,6 +25,10 @@ class PluginError(ClusterlabError):
     exit_code = 2
 
 
+class DuplicateNameError(PluginError):
+    """Two plugins registered the same name for one kind; start-up stops."""
+
+
 class DeviceError(ClusterlabError):
     """The requested device does not exist on this machine."""
 

@@ -12,7 +12,7 @@ from typing import Any
 import pluggy
 
 from clusterlab import hookspecs
-from clusterlab.errors import PluginError
+from clusterlab.errors import DuplicateNameError, PluginError
 from clusterlab.registry import Registry
 
 ENTRY_POINT_GROUP = "clusterlab"
@@ -131,13 +131,19 @@ def _collect_registrations(
             )
             try:
                 impl(register=register)
-            except PluginError:
+            except DuplicateNameError:
                 raise
             except Exception as exc:
-                raise PluginError(
-                    f"plugin '{plugin_name}' ({record.distribution}) failed in {hook_name}: "
-                    f"{type(exc).__name__}: {exc}"
-                ) from exc
+                # A plugin that breaks while registering is set aside whole, so that one
+                # faulty package never takes the others down.
+                registry.remove_plugin(plugin_name)
+                error = (
+                    str(exc)
+                    if isinstance(exc, PluginError)
+                    else (f"failed in {hook_name}: {type(exc).__name__}: {exc}")
+                )
+                registry.broken.append((plugin_name, record.distribution, error))
+                break
 
 
 def _is_hookimpl(function: Any) -> bool:

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from clusterlab.errors import PluginError
+from clusterlab.errors import DuplicateNameError, PluginError
 
 KINDS = ("algorithm", "dataset", "metric", "plot", "preprocessor")
 
@@ -105,13 +105,19 @@ class Registry:
         """Add an entry; a name registered twice for one kind is an error naming both."""
         existing = self.entries[entry.kind].get(entry.name)
         if existing is not None:
-            raise PluginError(
+            raise DuplicateNameError(
                 f"{entry.kind} '{entry.name}' is registered twice: by plugin "
                 f"'{existing.plugin}' of distribution '{existing.distribution}' and by plugin "
                 f"'{entry.plugin}' of distribution '{entry.distribution}'. Uninstall one, or "
                 f"block one with --block-plugin NAME."
             )
         self.entries[entry.kind][entry.name] = entry
+
+    def remove_plugin(self, plugin: str) -> None:
+        """Forget everything one plugin registered (used when its registration fails)."""
+        for entries in self.entries.values():
+            for name in [n for n, e in entries.items() if e.plugin == plugin]:
+                del entries[name]
 
     def get(self, kind: str, name: str) -> PluginEntry:
         """Return the entry ``name`` of ``kind``; raises ``KeyError`` if there is none."""
