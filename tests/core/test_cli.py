@@ -1,0 +1,102 @@
+"""The ``clusterlab`` command through a real subprocess, with the installed plugins."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def clusterlab(*args: str, cwd: Path | None = None, env=None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "clusterlab.cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        timeout=300,
+    )
+
+
+def test_help_imports_neither_torch_nor_mlflow():
+    code = (
+        "import sys, contextlib, io\n"
+        "from clusterlab.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    main([])\n"
+        "heavy = [m for m in ('torch', 'mlflow', 'matplotlib', 'sklearn') if m in sys.modules]\n"
+        "print(heavy)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+    assert clusterlab("--help").returncode == 0
+
+
+def test_validate_misspelt_algorithm_exits_2_with_line_and_suggestion(tmp_path):
+    text = (ROOT / "experiments" / "quickstart.yaml").read_text()
+    path = tmp_path / "typo.yaml"
+    path.write_text(text.replace("- name: kmeans", "- name: kmean"))
+    lines = path.read_text().splitlines()
+    line = next(i for i, text in enumerate(lines, 1) if "kmean" in text)
+    result = clusterlab("validate", str(path))
+    assert result.returncode == 2
+    assert f"{path}:{line}: algorithms[0].name: unknown algorithm 'kmean'" in result.stderr
+    assert "did you mean 'kmeans'?" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_validate_and_dry_run_on_the_quickstart():
+    result = clusterlab("validate", "experiments/quickstart.yaml", cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    assert "valid — 7 trials" in result.stdout
+    dry = clusterlab("run", "experiments/quickstart.yaml", "--dry-run", cwd=ROOT)
+    assert dry.returncode == 0, dry.stderr
+    assert "7 trials" in dry.stdout and "n_clusters=6" in dry.stdout
+
+
+def test_plugins_lists_built_ins_with_distribution_and_parameters():
+    result = clusterlab("plugins", "--json")
+    assert result.returncode == 0, result.stderr
+    listing = json.loads(result.stdout)
+    assert listing["broken"] == []
+    names = {(row["kind"], row["name"]): row for row in listing["registered"]}
+    for key in [
+        ("algorithm", "kmeans"),
+        ("algorithm", "dbscan"),
+        ("dataset", "uniform"),
+        ("metric", "silhouette"),
+        ("plot", "scatter"),
+    ]:
+        assert key in names, key
+        assert names[key]["distribution"] == "clusterlab"
+    assert "n_clusters" in names[("algorithm", "kmeans")]["params"]
+    blocked = json.loads(clusterlab("plugins", "--json", "-p", "no:sklearn").stdout)
+    assert not any(row["name"].startswith("sklearn.") for row in blocked["registered"])
+
+
+def test_missing_file_and_bad_override_exit_2(tmp_path):
+    missing = clusterlab("validate", str(tmp_path / "nope.yaml"))
+    assert missing.returncode == 2 and "no such experiment file" in missing.stderr
+    bad = clusterlab("validate", "experiments/quickstart.yaml", "--set", "seeds", cwd=ROOT)
+    assert bad.returncode == 2 and "expected KEY=VALUE" in bad.stderr
+
+
+def test_unavailable_device_is_an_error_that_lists_what_exists(tmp_path):
+    import torch
+
+    device = f"cuda:{torch.cuda.device_count()}" if torch.cuda.is_available() else "cuda"
+    result = clusterlab(
+        "run",
+        str(ROOT / "experiments" / "quickstart.yaml"),
+        "--set",
+        f"device={device}",
+        "--tracking-uri",
+        f"sqlite:///{tmp_path / 'm.db'}",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 2
+    assert "available here: cpu" in result.stderr
+    assert not (tmp_path / "m.db").exists()
