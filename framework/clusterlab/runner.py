@@ -252,6 +252,16 @@ def _run_trial(
     result = TrialResult(trial, "RUNNING", run_id=run_id)
     try:
         ctx.tracker.log(run_id, params=params)
+        ctx.tracker.log_dataset(
+            run_id,
+            trial.dataset_label or trial.dataset,
+            data.digest,
+            trial.config["dataset"],
+            {
+                "shape": f"{data.n_samples}x{data.n_features}",
+                "has_labels": str(data.y is not None).lower(),
+            },
+        )
         plugins.hook.before_trial(trial=trial)
         estimator, fit_time, peak_mb = _fit(trial, algorithm, data.X, ctx.device)
         labels = _labels_of(estimator)

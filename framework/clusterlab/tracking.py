@@ -132,6 +132,22 @@ class Tracker:
             tags=[RunTag(k, str(v)) for k, v in (tags or {}).items()],
         )
 
+    def log_dataset(
+        self, run_id: str, name: str, digest: str, source: str, tags: dict[str, str]
+    ) -> None:
+        """Record the trial's input data with clusterlab's digest over every value.
+
+        MLflow's own digest reads only the first values of a dataset, so two files that
+        differ near the end would share it; this one does not.
+        """
+        from mlflow.entities import Dataset, DatasetInput, InputTag
+
+        source_text = json.dumps(source, default=repr)
+        dataset = Dataset(name=name, digest=digest, source_type="clusterlab", source=source_text)
+        input_tags = [InputTag("mlflow.data.context", "training")]
+        input_tags += [InputTag(k, str(v)) for k, v in tags.items()]
+        self.client.log_inputs(run_id, datasets=[DatasetInput(dataset, input_tags)])
+
     def log_figure(self, run_id: str, figure: Any, path: str) -> None:
         """Save a matplotlib figure as a PNG artifact."""
         self.client.log_figure(run_id, figure, path)
