@@ -416,9 +416,19 @@ def _log_experiment_files(
 def _log_summary(
     tracker: Any, parent_id: str, experiment: Any, registry: Any, trials: list[Trial]
 ) -> None:
-    """Summary plots and the best-trial table over every finished trial of this grid."""
-    try:
-        from clusterlab.summary import summary_artifacts
-    except ImportError:
-        return
-    summary_artifacts(tracker, parent_id, experiment, registry, trials)
+    """Summary plots and the best-trial table over every finished trial of this grid,
+    those of earlier invocations included."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    from clusterlab.results_table import directions_of, log_parent_summary, trials_frame
+
+    runs = tracker.trial_runs({trial.hash for trial in trials})
+    swept: dict[tuple[str, str], list[str]] = {}
+    for trial in trials:
+        key = (trial.dataset_label or trial.dataset, trial.algorithm_label or trial.algorithm)
+        names = swept.setdefault(key, [])
+        names.extend(name for name in trial.swept if name not in names)
+    log_parent_summary(
+        tracker, parent_id, trials_frame(runs), directions_of(experiment, registry), swept
+    )

@@ -65,6 +65,27 @@ def test_parent_and_child_runs_hold_params_scores_and_artifacts(store):
         )
         artifacts = {a.path for a in client.list_artifacts(child.info.run_id)}
         assert "labels.npy" in artifacts
+
+    # the parent holds the experiment, the expanded grid and the grid summary
+    def artifacts(folder):
+        return {a.path for a in client.list_artifacts(result.parent_run_id, folder)}
+
+    assert {"experiment/resolved.yaml", "experiment/trials.json"} <= artifacts("experiment")
+    summary = artifacts("summary")
+    assert {"summary/best_trials.csv", "summary/best_trials.html"} <= summary
+    figures = artifacts("summary/toy_kmeans")
+    assert "summary/toy_kmeans/toy_silhouette_vs_n_clusters.png" in figures
+    import pandas as pd
+
+    best = pd.read_csv(client.download_artifacts(result.parent_run_id, "summary/best_trials.csv"))
+    row = best[(best.algorithm == "toy_kmeans") & (best.metric == "toy_ari")].iloc[0]
+    kmeans_ari = {}
+    for r in result.trials:
+        if r.trial.algorithm == "toy_kmeans":
+            kmeans_ari.setdefault(r.trial.algorithm_params["n_clusters"], []).append(
+                r.scores["toy_ari"]
+            )
+    assert row["score"] == pytest.approx(max(np.mean(v) for v in kmeans_ari.values()))
     # the scores logged are the independent reference's
     by_hash = {c.data.tags["clusterlab.trial_hash"]: c for c in children}
     for trial_result in result.trials:

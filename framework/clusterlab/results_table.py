@@ -1,0 +1,79 @@
+"""Turns finished trial runs from MLflow into one table, and writes the parent's summary."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+# Trial facts get a direction too, so the best-trial table can show the fastest setting.
+FACT_DIRECTIONS = {"fit_time_s": False}
+_NON_PARAM = {"dataset", "algorithm", "seed", "device", "dtype", "n_trials"}
+
+
+def trials_frame(runs: Iterable[Any]) -> pd.DataFrame:
+    """One row per MLflow trial run: names, ``dataset.*``/``algorithm.*`` params, seed,
+    ``run_id`` and every metric. Params that do not apply to a run (logged ``-``) are
+    left empty."""
+    import pandas as pd
+
+    rows = []
+    for run in runs:
+        params = run.data.params
+        row: dict[str, Any] = {
+            "dataset": params.get("dataset"),
+            "algorithm": params.get("algorithm"),
+            "seed": int(params["seed"]) if params.get("seed", "").isdigit() else params.get("seed"),
+            "run_id": run.info.run_id,
+        }
+        for key, value in params.items():
+            if key not in _NON_PARAM and value != "-":
+                row[key] = _number(value)
+        row.update(run.data.metrics)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _number(text: str) -> Any:
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            continue
+    return text
+
+
+def directions_of(experiment: Any, registry: Any) -> dict[str, bool]:
+    """Metric name (as logged) → whether greater is better, for the experiment's metrics."""
+    directions = {
+        metric.key: registry.get("metric", metric.name).greater_is_better
+        for metric in experiment.metrics
+    }
+    directions.update(FACT_DIRECTIONS)
+    return directions
+
+
+def log_parent_summary(
+    tracker: Any,
+    parent_id: str,
+    frame: pd.DataFrame,
+    directions: Mapping[str, bool],
+    swept: Mapping[tuple[str, str], list[str]],
+) -> None:
+    """Summary figures and the best-trial table (CSV and HTML) as the parent's artifacts."""
+    from matplotlib import pyplot
+
+    from clusterlab.summary import best_trials, best_trials_html, summary_figures
+
+    if frame.empty:
+        return
+    for path, figure in summary_figures(frame, directions, swept):
+        try:
+            tracker.log_figure(parent_id, figure, path)
+        finally:
+            pyplot.close(figure)
+    table = best_trials(frame, directions)
+    tracker.log_text(parent_id, table.to_csv(index=False), "summary/best_trials.csv")
+    tracker.log_text(parent_id, best_trials_html(table), "summary/best_trials.html")
