@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 import traceback
 from collections.abc import Iterable, Mapping
@@ -160,6 +161,10 @@ def execute(
         },
     )
     _log_experiment_files(tracker, parent_id, loaded, trials)
+    from clusterlab.report import DIRECTIONS_TAG
+    from clusterlab.results_table import directions_of
+
+    tracker.log(parent_id, tags={DIRECTIONS_TAG: json.dumps(directions_of(experiment, registry))})
     param_union = _param_union(trials)
     context = _TrialContext(tracker, registry, experiment, device, device_name(device), built)
     results: list[TrialResult] = []
@@ -399,8 +404,6 @@ def _plot(
 def _log_experiment_files(
     tracker: Any, run_id: str, loaded: LoadedExperiment, trials: list[Trial]
 ) -> None:
-    import json
-
     import yaml
 
     if loaded.path is not None:

@@ -1,0 +1,127 @@
+"""``clusterlab report``: the best trials of an experiment, read back from MLflow."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from clusterlab.errors import ExperimentError, TrackingError
+
+DIRECTIONS_TAG = "clusterlab.directions"
+SHOWN = [
+    "dataset",
+    "algorithm",
+    "metric",
+    "score",
+    "score_min",
+    "score_max",
+    "n_seeds",
+    "setting",
+    "run_id",
+]
+
+
+def _experiment_and_uri(args: argparse.Namespace) -> tuple[str, str]:
+    from clusterlab.tracking import resolve_tracking_uri
+
+    name, file_uri = args.experiment, None
+    path = Path(args.experiment)
+    if path.suffix in (".yaml", ".yml") and path.is_file():
+        from clusterlab.validation import load_experiment
+
+        experiment = load_experiment(path).experiment
+        name, file_uri = experiment.name, experiment.tracking.uri
+    return name, resolve_tracking_uri(args.tracking_uri, file_uri)
+
+
+def best_trials_table(name: str, uri: str) -> Any:
+    """The best-trial table of experiment ``name`` in store ``uri`` (a pandas frame)."""
+    from mlflow.tracking import MlflowClient
+
+    from clusterlab.results_table import FACT_DIRECTIONS, trials_frame
+    from clusterlab.summary import best_trials
+    from clusterlab.tracking import KIND_TAG, Tracker
+
+    client = MlflowClient(tracking_uri=uri)
+    try:
+        experiment = client.get_experiment_by_name(name)
+    except Exception as exc:
+        raise TrackingError(f"cannot read the MLflow store '{uri}': {exc}") from None
+    if experiment is None:
+        known = [e.name for e in client.search_experiments()]
+        raise ExperimentError(
+            f"no experiment '{name}' in {uri}; experiments there: {', '.join(known) or 'none'}"
+        )
+    tracker = Tracker(uri, name)
+    runs = list(tracker.finished_trials().values())
+    frame = trials_frame(runs)
+    parents = client.search_runs(
+        [experiment.experiment_id],
+        filter_string=f"tags.`{KIND_TAG}` = 'experiment'",
+        order_by=["attributes.start_time DESC"],
+        max_results=1,
+    )
+    directions: dict[str, bool] = {}
+    if parents and DIRECTIONS_TAG in parents[0].data.tags:
+        directions = json.loads(parents[0].data.tags[DIRECTIONS_TAG])
+    directions = {**FACT_DIRECTIONS, **directions}
+    if frame.empty:
+        return frame
+    return best_trials(frame, directions)
+
+
+def report(args: argparse.Namespace) -> int:
+    """Print the best trials in the format asked for; exit status 0."""
+    name, uri = _experiment_and_uri(args)
+    table = best_trials_table(name, uri)
+    if table.empty:
+        print(f"experiment '{name}' has no finished trials in {uri}", file=sys.stderr)
+        return 0
+    if args.sort:
+        if args.sort not in set(table["metric"]):
+            raise ExperimentError(
+                f"--sort {args.sort}: no such score; scores: {', '.join(sorted(set(table.metric)))}"
+            )
+        table = table[table["metric"] == args.sort]
+        greater = bool(table["greater_is_better"].iloc[0])
+        table = table.sort_values("score", ascending=not greater)
+    else:
+        table = table.sort_values(["metric", "dataset", "algorithm"], kind="stable")
+    shown = table[SHOWN]
+    if args.format == "csv":
+        print(shown.to_csv(index=False), end="")
+    elif args.format == "json":
+        print(shown.to_json(orient="records", indent=1))
+    elif args.format == "markdown":
+        print(_markdown(shown))
+    else:
+        _rich_table(shown, f"Best trials of '{name}'")
+    return 0
+
+
+def _markdown(table: Any) -> str:
+    header = "| " + " | ".join(table.columns) + " |"
+    rule = "|" + "---|" * len(table.columns)
+    rows = ["| " + " | ".join(_cell(v) for v in row) + " |" for row in table.itertuples(False)]
+    return "\n".join([header, rule, *rows])
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value).replace("|", "\\|")
+
+
+def _rich_table(table: Any, title: str) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    view = Table(title=title)
+    for column in table.columns:
+        view.add_column(column, overflow="fold")
+    for row in table.itertuples(False):
+        view.add_row(*(_cell(v) for v in row))
+    Console().print(view)
