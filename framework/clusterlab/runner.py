@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 import traceback
@@ -187,7 +188,8 @@ def execute(
                     built.pop(trial.dataset_key, None)
     except KeyboardInterrupt:
         interrupted = True
-        tracker.end_run(parent_id, "KILLED")
+        _ignore_further_interrupts()
+        tracker.kill_unfinished(parent_id)
         raise
     finally:
         if not interrupted:
@@ -286,19 +288,49 @@ def _run_trial(
         result.status = "FINISHED"
         plugins.hook.after_trial(trial=trial, result=result)
     except KeyboardInterrupt:
-        ctx.tracker.end_run(run_id, "KILLED")
         result.status = "KILLED"
         raise
     except Exception as exc:
         text = traceback.format_exc()
         result.status, result.error = "FAILED", f"{type(exc).__name__}: {exc}"
-        try:
-            ctx.tracker.log(run_id, tags={"clusterlab.error": result.error[:5000]})
-            ctx.tracker.log_text(run_id, text, "error.txt")
-        finally:
-            ctx.tracker.end_run(run_id, "FAILED")
+        _free_device_memory(ctx.device)
+        _record_failure(ctx.tracker, run_id, result.error, text)
         plugins.hook.on_trial_error(trial=trial, error=exc)
     return result
+
+
+def _record_failure(tracker: Any, run_id: str, error: str, text: str) -> None:
+    """Mark a run FAILED with its traceback; a store that refuses the details still gets
+    the status, and one that refuses everything stops the grid (nothing is lost silently)."""
+    try:
+        tracker.log(run_id, tags={"clusterlab.error": error[:5000]})
+        tracker.log_text(run_id, text, "error.txt")
+    except Exception as exc:
+        with contextlib.suppress(Exception):
+            tracker.log(run_id, tags={"clusterlab.error_logging": f"{type(exc).__name__}: {exc}"})
+    tracker.end_run(run_id, "FAILED")
+
+
+def _free_device_memory(device: Any) -> None:
+    """Give cached CUDA memory back after a failed trial (an out-of-memory one, say), so
+    the next trial starts with the device's memory free."""
+    import gc
+
+    import torch
+
+    gc.collect()
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+
+
+def _ignore_further_interrupts() -> None:
+    """While the runs are being closed, a second Ctrl-C must not leave them RUNNING."""
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 def _fit(trial: Trial, entry: PluginEntry, X: Any, device: Any) -> tuple[Any, float, float]:

@@ -54,6 +54,22 @@ def _store_lock(uri: str) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def _check_server(uri: str, timeout_s: float = 10.0) -> None:
+    """Fail fast on an unreachable tracking server (MLflow's client would retry for minutes)."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout_s):
+            return
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise TrackingError(
+            f"the MLflow tracking server {uri} does not answer ({reason}); start it "
+            f"(mlflow server --host ...) or choose another store with --tracking-uri"
+        ) from None
+
+
 class Tracker:
     """Writes one experiment invocation to an MLflow store."""
 
@@ -65,6 +81,8 @@ class Tracker:
         from mlflow.tracking import MlflowClient
 
         self.uri = uri
+        if uri.startswith(("http://", "https://")):
+            _check_server(uri)
         try:
             with _store_lock(uri):
                 self.client = MlflowClient(tracking_uri=uri)
@@ -172,6 +190,18 @@ class Tracker:
     def end_run(self, run_id: str, status: str) -> None:
         """Mark a run FINISHED, FAILED or KILLED."""
         self.client.set_terminated(run_id, status=status)
+
+    def kill_unfinished(self, parent_run_id: str) -> None:
+        """Mark the parent and every child still RUNNING as KILLED (after an interrupt)."""
+        children = self.client.search_runs(
+            [self.experiment_id],
+            filter_string=f"tags.`{PARENT_TAG}` = '{parent_run_id}' and "
+            "attributes.status = 'RUNNING'",
+            max_results=1000,
+        )
+        for run in children:
+            self.end_run(run.info.run_id, "KILLED")
+        self.end_run(parent_run_id, "KILLED")
 
     def trial_runs(self, hashes: set[str]) -> list[Any]:
         """The latest FINISHED trial run of each hash in ``hashes``."""
