@@ -65,6 +65,11 @@ def parse_yaml(text: str, source: str = "<string>") -> tuple[dict[str, Any], Sou
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
+        if isinstance(exc, yaml.constructor.ConstructorError):
+            # safe_load builds plain data only: tags that would build objects are refused.
+            raise ExperimentError(
+                f"{where}: unsupported YAML tag (experiment files hold plain data): {exc.problem}"
+            ) from None
         raise ExperimentError(f"{where}: YAML syntax error: {exc.problem}") from None
     except yaml.YAMLError as exc:
         raise ExperimentError(f"{source}: YAML error: {exc}") from None

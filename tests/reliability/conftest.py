@@ -1,0 +1,61 @@
+"""Helpers for the reliability suite: the CLI in a subprocess, and plugins installed as real
+distributions on a temporary path (an entry point found by importlib.metadata, no pip)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+SMALL = """\
+name: small
+device: cpu
+seeds: [0]
+datasets:
+  - name: blobs
+    params: {n_samples: 200, centers: 3}
+algorithms:
+  - name: kmeans
+    grid:
+      n_clusters: [2, 3]
+metrics: [silhouette]
+"""
+
+
+def run_cli(*args: str, cwd: Path, extra_path: Path | None = None, timeout: float = 300):
+    """Run ``clusterlab`` in a subprocess; ``extra_path`` is put on ``PYTHONPATH``."""
+    env = dict(os.environ)
+    env.pop("MLFLOW_TRACKING_URI", None)
+    if extra_path is not None:
+        env["PYTHONPATH"] = os.pathsep.join([str(extra_path), env.get("PYTHONPATH", "")])
+    return subprocess.run(
+        [sys.executable, "-m", "clusterlab.cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        timeout=timeout,
+    )
+
+
+def install_fake_distribution(site: Path, name: str, module_source: str) -> None:
+    """Put a distribution with a ``clusterlab`` entry point ``name`` into folder ``site``."""
+    module = f"{name}_plugin"
+    (site / f"{module}.py").write_text(textwrap.dedent(module_source))
+    info = site / f"{name}_dist-1.2.3.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}-dist\nVersion: 1.2.3\n")
+    (info / "entry_points.txt").write_text(f"[clusterlab]\n{name} = {module}\n")
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Path:
+    """A working directory for one CLI run, holding ``small.yaml``."""
+    (tmp_path / "small.yaml").write_text(SMALL)
+    return tmp_path
