@@ -17,6 +17,7 @@ DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 KIND_TAG = "clusterlab.kind"
 HASH_TAG = "clusterlab.trial_hash"
 PARENT_TAG = "mlflow.parentRunId"
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
 _MAX_PARAM_CHARS = 500
 
 
@@ -89,7 +90,10 @@ class Tracker:
                 experiment = self.client.get_experiment_by_name(experiment_name)
                 if experiment is None:
                     self.experiment_id = self.client.create_experiment(
-                        experiment_name, artifact_location=artifact_location
+                        experiment_name,
+                        artifact_location=artifact_location,
+                        # Without this MLflow's UI opens the experiment in its GenAI view.
+                        tags={EXPERIMENT_KIND_TAG: "custom_model_development"},
                     )
                 else:
                     if experiment.lifecycle_stage == "deleted":
