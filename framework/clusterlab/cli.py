@@ -161,9 +161,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         )
         return EXIT_INTERRUPTED
     finished, failed, skipped = (result.count(s) for s in ("FINISHED", "FAILED", "SKIPPED"))
+    note = " (already finished; --force reruns them)" if skipped else ""
     print(
         f"{loaded.experiment.name}: {len(result.trials)} trials — {finished} finished, "
-        f"{failed} failed, {skipped} skipped (already finished; --force reruns them)"
+        f"{failed} failed, {skipped} skipped{note}"
     )
     for trial_result in result.trials:
         if trial_result.status == "FAILED":

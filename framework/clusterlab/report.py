@@ -98,8 +98,22 @@ def report(args: argparse.Namespace) -> int:
     elif args.format == "markdown":
         print(_markdown(shown))
     else:
-        _rich_table(shown, f"Best trials of '{name}'")
+        _rich_table(_compact(table), f"Best trials of '{name}'")
     return 0
+
+
+def _compact(table: Any) -> Any:
+    """The terminal view: the spread folded into the score, short run ids, short names."""
+    view = table[["metric", "dataset", "algorithm", "setting"]].copy()
+    view["setting"] = view["setting"].str.replace(r"(dataset|algorithm)\.", "", regex=True)
+    spread = (table["score_max"] - table["score_min"]) / 2
+    view["score"] = [
+        f"{score:.4g}" + (f" ± {half:.2g}" if n > 1 else "")
+        for score, half, n in zip(table["score"], spread, table["n_seeds"], strict=True)
+    ]
+    view["seeds"] = table["n_seeds"].astype(str)
+    view["run"] = table["run_id"].str[:8]
+    return view
 
 
 def _markdown(table: Any) -> str:

@@ -79,6 +79,7 @@ class Tracker:
 
         # MLflow reports every schema migration step at INFO on a fresh store.
         logging.getLogger("alembic").setLevel(logging.WARNING)
+        logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
         from mlflow.tracking import MlflowClient
 
         self.uri = uri
