@@ -11,6 +11,8 @@ import pytest
 os.environ.setdefault("MPLBACKEND", "Agg")
 # Keep the two-core machine responsive when several torch ops run in one test.
 os.environ.setdefault("OMP_NUM_THREADS", "2")
+# Spinning OpenMP workers make many small torch operations crawl when cores are shared.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 @pytest.fixture(scope="session")

@@ -15,6 +15,10 @@ from typing import Any
 from clusterlab import __version__
 from clusterlab.errors import ClusterlabError
 
+# Set before torch is first imported: spinning OpenMP workers make the many small
+# operations of a clustering loop crawl whenever the cores are shared with other work.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 EXIT_TRIALS_FAILED = 1
 EXIT_INTERRUPTED = 130
 

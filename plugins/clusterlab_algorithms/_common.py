@@ -82,6 +82,9 @@ def validate_fit_input(
         array = validate_data(
             estimator, X, dtype=[np.float64, np.float32], ensure_min_samples=ensure_min_samples
         )
+        if not array.flags.writeable:
+            # torch cannot wrap a read-only buffer (a memory map, say) without a warning.
+            array = array.copy()
         return as_float_tensor(array, device)
     if X.ndim != 2:
         raise ValueError(
@@ -150,7 +153,9 @@ def _check_tensor(estimator: Any, X: torch.Tensor, *, reset: bool) -> torch.Tens
     tensor = X.detach()
     if tensor.dtype not in (torch.float32, torch.float64):
         tensor = tensor.to(torch.float64)
-    if not bool(torch.isfinite(tensor).all()):
+    # A finite sum proves every entry finite without a full-size temporary; only an
+    # overflowing or non-finite sum needs the elementwise check.
+    if not bool(torch.isfinite(tensor.sum())) and not bool(torch.isfinite(tensor).all()):
         raise ValueError("Input X contains NaN or infinity.")
     n_features = int(tensor.shape[1])
     if reset:

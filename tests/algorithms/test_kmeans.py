@@ -1,0 +1,363 @@
+"""The torch KMeans against scikit-learn's: same labels, inertia, iterations and API."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from scipy.spatial.distance import cdist
+from sklearn.cluster import KMeans as SklearnKMeans
+from sklearn.datasets import make_blobs
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.metrics import adjusted_rand_score
+from sklearn.utils._param_validation import InvalidParameterError
+
+import clusterlab_algorithms.kmeans as kmeans_module
+from clusterlab_algorithms._distances import (
+    column_argmin,
+    nearest_center,
+    pairwise_sq_dists,
+)
+from clusterlab_algorithms.kmeans import KMeans, kmeans_plusplus
+
+DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.cuda)]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_cpu_thread():
+    # These fits are small; on a shared two-core machine a second OpenMP thread makes
+    # every small op wait for a scheduler slot, several times slower than one thread.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(params=["plain", "bounded"])
+def lloyd_mode(request, monkeypatch) -> str:
+    """Run a test with plain Lloyd passes and with the bounds that skip settled points.
+
+    The estimator keeps bounds only from a size up; the test data are small, so the
+    threshold is moved to exercise both ways.
+    """
+    threshold = 0 if request.param == "bounded" else 10**12
+    monkeypatch.setattr(kmeans_module._Lloyd, "MIN_BOUNDED_SAMPLES", threshold)
+    return request.param
+
+
+def _device_or_skip(device: str) -> str:
+    if device == "cuda" and not torch.cuda.is_available():
+        pytest.skip("CUDA not available")
+    return device
+
+
+# (n_samples, n_features, centers, cluster_std): overlapping blobs, so that Lloyd needs
+# several iterations and boundary points exist.
+DATASETS = {
+    "2d-overlap": (800, 2, 5, 2.0),
+    "5d": (1500, 5, 6, 2.5),
+    "16d-many": (1200, 16, 10, 3.0),
+    "3d-tight": (600, 3, 4, 0.5),
+}
+
+
+def _blobs(name: str, seed: int, dtype: type) -> np.ndarray:
+    n, d, centers, std = DATASETS[name]
+    X = make_blobs(n, d, centers=centers, cluster_std=std, random_state=seed)[0]
+    return X.astype(dtype)
+
+
+def _init(X: np.ndarray, k: int, seed: int) -> np.ndarray:
+    return X[np.random.RandomState(seed + 100).choice(len(X), k, replace=False)].copy()
+
+
+def _as_input(X: np.ndarray, kind: str, device: str):
+    return torch.from_numpy(X).to(device) if kind == "tensor" else X
+
+
+def _numpy(value) -> np.ndarray:
+    return value.cpu().numpy() if isinstance(value, torch.Tensor) else np.asarray(value)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("kind", ["numpy", "tensor"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("seed", [0, 1])
+@pytest.mark.parametrize("name", list(DATASETS))
+def test_same_init_reproduces_sklearn(name, seed, dtype, kind, device, lloyd_mode):
+    device = _device_or_skip(device)
+    X = _blobs(name, seed, dtype)
+    k = DATASETS[name][2]
+    init = _init(X, k, seed)
+    reference = SklearnKMeans(k, init=init, n_init=1).fit(X)
+    ours = KMeans(k, init=init, n_init=1, device=device).fit(_as_input(X, kind, device))
+    assert adjusted_rand_score(reference.labels_, _numpy(ours.labels_)) == 1.0
+    assert ours.inertia_ == pytest.approx(reference.inertia_, rel=1e-4)
+    assert ours.n_iter_ == reference.n_iter_
+    atol = 1e-3 if dtype == np.float32 else 1e-8
+    np.testing.assert_allclose(
+        _numpy(ours.cluster_centers_), reference.cluster_centers_, rtol=1e-4, atol=atol
+    )
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+@pytest.mark.parametrize("name", ["2d-overlap", "5d", "16d-many"])
+def test_kmeans_plusplus_n_init_matches_sklearn_inertia(name, seed, lloyd_mode):
+    X = _blobs(name, seed, np.float64)
+    k = DATASETS[name][2]
+    reference = SklearnKMeans(k, n_init=10, random_state=seed).fit(X)
+    ours = KMeans(k, n_init=10, random_state=seed).fit(X)
+    assert ours.inertia_ == pytest.approx(reference.inertia_, rel=0.01)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_inertia_is_the_sum_of_squared_distances_to_the_assigned_centres(dtype):
+    X = _blobs("16d-many", 3, dtype)
+    ours = KMeans(10, random_state=0).fit(X)
+    expected = ((X.astype(np.float64) - ours.cluster_centers_[ours.labels_]) ** 2).sum()
+    assert ours.inertia_ == pytest.approx(expected, rel=1e-6)
+    nearest = cdist(X, ours.cluster_centers_, "sqeuclidean").argmin(axis=1)
+    np.testing.assert_array_equal(ours.labels_, nearest)
+
+
+def test_bounds_skip_settled_points_and_keep_sklearn_labels(monkeypatch):
+    X = make_blobs(30_000, 8, centers=10, cluster_std=1.5, random_state=0)[0]
+    init = _init(X, 10, 0)
+    measured: list[int] = []
+    measure = kmeans_module._Lloyd._measure
+
+    def counting(self, index, centers, c_sq):
+        measured.append(index.stop - index.start if isinstance(index, slice) else len(index))
+        return measure(self, index, centers, c_sq)
+
+    monkeypatch.setattr(kmeans_module._Lloyd, "_measure", counting)
+    ours = KMeans(10, init=init, n_init=1).fit(X)
+    reference = SklearnKMeans(10, init=init, n_init=1).fit(X)
+    assert adjusted_rand_score(reference.labels_, ours.labels_) == 1.0
+    assert ours.inertia_ == pytest.approx(reference.inertia_, rel=1e-10)
+    assert ours.n_iter_ == reference.n_iter_ > 3
+    # Plain Lloyd measures every point in every pass (n_iter + 1 of them); with the
+    # bounds (used by default at this size) the first pass does, then only a few.
+    assert sum(measured) >= len(X)
+    assert sum(measured) < 0.5 * (ours.n_iter_ + 1) * len(X)
+
+
+@pytest.mark.parametrize("tol", [0.3, 0.1, 0.03])
+def test_tolerance_is_relative_to_the_mean_variance_as_in_sklearn(tol, lloyd_mode):
+    X = _blobs("16d-many", 4, np.float64)
+    init = _init(X, 10, 4)
+    reference = SklearnKMeans(10, init=init, n_init=1, tol=tol).fit(X)
+    ours = KMeans(10, init=init, n_init=1, tol=tol).fit(X)
+    strict = KMeans(10, init=init, n_init=1, tol=0).fit(X)
+    assert ours.n_iter_ == reference.n_iter_
+    assert ours.n_iter_ < strict.n_iter_
+    assert adjusted_rand_score(reference.labels_, ours.labels_) == 1.0
+
+
+def _far_init(X: np.ndarray, k: int, n_far: int, seed: int) -> np.ndarray:
+    init = _init(X, k, seed)
+    # Centres far beyond the data attract no point in the first assignment.
+    init[:n_far] = X.max(axis=0) + 1e3 * (1 + np.arange(n_far))[:, None]
+    return init
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_one_empty_cluster_is_relocated_as_in_sklearn(dtype, device, lloyd_mode):
+    device = _device_or_skip(device)
+    X = _blobs("5d", 5, dtype)
+    init = _far_init(X, 6, 1, 5)
+    reference = SklearnKMeans(6, init=init, n_init=1).fit(X)
+    ours = KMeans(6, init=init, n_init=1, device=device).fit(torch.from_numpy(X).to(device))
+    centers = _numpy(ours.cluster_centers_)
+    assert np.isfinite(centers).all()
+    assert len(np.unique(_numpy(ours.labels_))) == 6
+    # One empty cluster takes the single farthest point: the same move as scikit-learn.
+    assert adjusted_rand_score(reference.labels_, _numpy(ours.labels_)) == 1.0
+    assert ours.inertia_ == pytest.approx(reference.inertia_, rel=1e-4)
+
+
+def test_several_empty_clusters_give_finite_centres_and_a_comparable_inertia(lloyd_mode):
+    X = _blobs("16d-many", 6, np.float64)
+    init = _far_init(X, 10, 3, 6)
+    reference = SklearnKMeans(10, init=init, n_init=1).fit(X)
+    ours = KMeans(10, init=init, n_init=1).fit(X)
+    assert np.isfinite(ours.cluster_centers_).all()
+    assert len(np.unique(ours.labels_)) == 10
+    # The farthest points may be handed out in another order than scikit-learn's
+    # (argpartition leaves ties unordered), so only the quality is compared.
+    assert ours.inertia_ == pytest.approx(reference.inertia_, rel=0.05)
+
+
+def test_more_clusters_than_distinct_points_warns_and_stays_finite(lloyd_mode):
+    X = np.repeat(np.array([[0.0, 0.0], [1.0, 1.0], [5.0, 5.0]]), 10, axis=0)
+    with pytest.warns(ConvergenceWarning, match="distinct clusters"):
+        ours = KMeans(5, random_state=0, n_init=1).fit(X)
+    assert np.isfinite(ours.cluster_centers_).all()
+    assert ours.inertia_ == pytest.approx(0.0, abs=1e-12)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("init", ["array", "k-means++", "random"])
+def test_tiny_memory_budget_gives_the_same_result(init, device, monkeypatch, lloyd_mode):
+    device = _device_or_skip(device)
+    X = torch.from_numpy(_blobs("5d", 7, np.float64)).to(device)
+    params = dict(n_clusters=6, n_init=2 if init == "random" else 1, random_state=3)
+    if init == "array":
+        params["init"] = torch.from_numpy(_init(X.cpu().numpy(), 6, 7))
+    else:
+        params["init"] = init
+    whole = KMeans(device=device, **params).fit(X)
+
+    block_sizes: list[int] = []
+    center_scores = kmeans_module.center_scores
+
+    def counting(block, centers, c_sq):
+        block_sizes.append(block.shape[0])
+        return center_scores(block, centers, c_sq)
+
+    monkeypatch.setattr(kmeans_module, "center_scores", counting)
+    monkeypatch.setenv("CLUSTERLAB_MEMORY_BUDGET_MB", "0.01")
+    chunked = KMeans(device=device, **params).fit(X)
+    # 0.01 MiB holds 218 rows of 6 float64 scores: the 1500 points went in many blocks.
+    rows = int(0.01 * 2**20) // (6 * 8)
+    assert max(block_sizes) <= rows and len(block_sizes) >= 1500 // rows
+    assert torch.equal(chunked.labels_, whole.labels_)
+    torch.testing.assert_close(chunked.cluster_centers_, whole.cluster_centers_)
+    assert chunked.inertia_ == pytest.approx(whole.inertia_, rel=1e-12)
+    assert chunked.n_iter_ == whole.n_iter_
+
+
+def test_fixed_random_state_is_deterministic_and_leaves_the_global_seed_alone():
+    X = _blobs("16d-many", 8, np.float32)
+    state = torch.get_rng_state()
+    torch.manual_seed(1)
+    first = KMeans(10, init="random", n_init=3, random_state=42).fit(X)
+    torch.manual_seed(2)
+    second = KMeans(10, init="random", n_init=3, random_state=42).fit(X)
+    np.testing.assert_array_equal(first.labels_, second.labels_)
+    np.testing.assert_array_equal(first.cluster_centers_, second.cluster_centers_)
+    other = KMeans(10, init="random", n_init=1, random_state=7).fit(X)
+    single = KMeans(10, init="random", n_init=1, random_state=42).fit(X)
+    assert not np.array_equal(other.cluster_centers_, single.cluster_centers_)
+    torch.set_rng_state(state)
+    before = torch.get_rng_state()
+    KMeans(10, random_state=0).fit(X)
+    assert torch.equal(torch.get_rng_state(), before)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_tensor_input_gives_tensors_on_the_device_in_its_dtype(dtype, device):
+    device = _device_or_skip(device)
+    X = torch.from_numpy(_blobs("5d", 9, np.float64)).to(device=device, dtype=dtype)
+    ours = KMeans(6, random_state=0).fit(X)
+    assert isinstance(ours.cluster_centers_, torch.Tensor)
+    assert ours.cluster_centers_.dtype == dtype
+    assert ours.cluster_centers_.device.type == torch.device(device).type
+    assert ours.labels_.device.type == torch.device(device).type
+    assert isinstance(ours.inertia_, float) and isinstance(ours.n_iter_, int)
+    assert ours.n_features_in_ == 5
+    assert torch.equal(ours.predict(X), ours.labels_)
+    distances = ours.transform(X)
+    assert distances.dtype == dtype and distances.shape == (len(X), 6)
+    expected = torch.cdist(X.double(), ours.cluster_centers_.double())
+    torch.testing.assert_close(distances.double(), expected, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_numpy_input_gives_numpy_and_methods_agree_with_sklearn(dtype):
+    X = _blobs("2d-overlap", 10, dtype)
+    ours = KMeans(5, random_state=0).fit(X)
+    assert isinstance(ours.cluster_centers_, np.ndarray)
+    assert ours.cluster_centers_.dtype == dtype
+    reference = SklearnKMeans(5, init=ours.cluster_centers_, n_init=1, max_iter=1)
+    reference.fit(X)
+    new = _blobs("2d-overlap", 11, dtype)
+    reference.cluster_centers_ = ours.cluster_centers_
+    np.testing.assert_array_equal(ours.predict(new), reference.predict(new))
+    np.testing.assert_allclose(
+        ours.transform(new), cdist(new, ours.cluster_centers_), rtol=1e-4, atol=1e-4
+    )
+    assert ours.score(new) == pytest.approx(reference.score(new), rel=1e-5)
+    assert ours.score(X) == pytest.approx(-ours.inertia_, rel=1e-6)
+    np.testing.assert_array_equal(KMeans(5, random_state=0).fit_predict(X), ours.labels_)
+    np.testing.assert_allclose(
+        KMeans(5, random_state=0).fit_transform(X), ours.transform(X), rtol=1e-6
+    )
+
+
+def test_invalid_parameters_are_caught_by_validate_params():
+    with pytest.raises(InvalidParameterError, match="n_clusters"):
+        KMeans(n_clusters=0)._validate_params()
+    with pytest.raises(InvalidParameterError, match="init"):
+        KMeans(init="kmeans++")._validate_params()
+    with pytest.raises(InvalidParameterError, match="n_init"):
+        KMeans(n_init=0).fit(np.zeros((10, 2)))
+
+
+def test_input_problems_are_reported():
+    X = _blobs("2d-overlap", 12, np.float64)
+    with pytest.raises(ValueError, match="n_samples=3 should be >= n_clusters=4"):
+        KMeans(4).fit(X[:3])
+    with pytest.raises(ValueError, match="shape of the initial centers"):
+        KMeans(4, init=X[:3]).fit(X)
+    with pytest.raises(ValueError, match="NaN or infinity"):
+        KMeans(2).fit(torch.tensor([[0.0, 1.0], [float("nan"), 1.0], [2.0, 2.0]]))
+    fitted = KMeans(5, random_state=0).fit(X)
+    with pytest.raises(ValueError, match="3 features"):
+        fitted.predict(torch.zeros((4, 3), dtype=torch.float64))
+    with pytest.warns(RuntimeWarning, match="only one init"):
+        KMeans(5, init=X[:5], n_init=3).fit(X)
+
+
+def test_kmeans_plusplus_seeds_one_centre_per_well_separated_blob():
+    X, y = make_blobs(2000, 4, centers=10, cluster_std=0.05, center_box=(-50, 50), random_state=0)
+    hits = []
+    for seed in range(5):
+        centers, indices = kmeans_plusplus(X, 10, random_state=seed)
+        np.testing.assert_array_equal(centers, X[indices])
+        hits.append(len(np.unique(y[indices])))
+    # Plain random seeding covers all 10 blobs in only ~0.04% of draws.
+    assert hits == [10] * 5
+
+
+def test_kmeans_plusplus_is_deterministic_and_accepts_tensors():
+    X = _blobs("5d", 13, np.float32)
+    a_centers, a_indices = kmeans_plusplus(X, 6, random_state=1)
+    b_centers, b_indices = kmeans_plusplus(torch.from_numpy(X), 6, random_state=1)
+    np.testing.assert_array_equal(a_indices, b_indices.numpy())
+    assert isinstance(b_centers, torch.Tensor) and b_centers.dtype == torch.float32
+    # KMeans seeds with the same function: one k-means++ run starts from these centres.
+    started = KMeans(6, n_init=1, max_iter=1, random_state=1).fit(X)
+    from_centers = KMeans(6, init=a_centers, n_init=1, max_iter=1).fit(X)
+    np.testing.assert_array_equal(started.cluster_centers_, from_centers.cluster_centers_)
+    with pytest.raises(ValueError, match="n_samples=3"):
+        kmeans_plusplus(X[:3], 6)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("k", [1, 2, 7, 16, 100])
+def test_column_argmin_is_torch_argmin_including_ties(k, dtype):
+    generator = torch.Generator().manual_seed(k)
+    ties = torch.randint(0, 3, (k, 500), generator=generator).to(dtype)
+    spread = torch.randn((k, 500), generator=generator, dtype=dtype)
+    for V in (ties, spread):
+        values, indices = column_argmin(V)
+        expected_values, expected_indices = V.min(dim=0)
+        assert torch.equal(indices, expected_indices)
+        assert torch.equal(values, expected_values)
+
+
+def test_distance_kernels_match_scipy():
+    rng = np.random.default_rng(0)
+    X, C = rng.normal(size=(700, 9)), rng.normal(size=(13, 9))
+    np.testing.assert_allclose(
+        pairwise_sq_dists(torch.from_numpy(X), torch.from_numpy(C)).numpy(),
+        cdist(X, C, "sqeuclidean"),
+        rtol=1e-10,
+        atol=1e-10,
+    )
+    labels, min_sq = nearest_center(torch.from_numpy(X), torch.from_numpy(C), 1000)
+    np.testing.assert_array_equal(labels.numpy(), cdist(X, C).argmin(axis=1))
+    np.testing.assert_allclose(min_sq.numpy(), cdist(X, C, "sqeuclidean").min(axis=1))

@@ -1,0 +1,52 @@
+"""KMeans and MiniBatchKMeans pass scikit-learn's estimator checks, on the CPU and on CUDA."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from clusterlab_algorithms.kmeans import KMeans
+from clusterlab_algorithms.minibatch_kmeans import MiniBatchKMeans
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_cpu_thread():
+    # The checks fit on tiny arrays; on a shared two-core machine a second OpenMP thread
+    # makes every small op wait for a scheduler slot.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _estimators(device: str | None) -> list:
+    # Small settings as scikit-learn's own suite uses for its KMeans, to keep it fast.
+    return [
+        KMeans(n_clusters=2, n_init=2, max_iter=5, device=device),
+        KMeans(n_clusters=2, init="random", n_init=2, max_iter=5, device=device),
+        MiniBatchKMeans(n_clusters=2, n_init=2, max_iter=5, batch_size=10, device=device),
+    ]
+
+
+# Every check applies and passes: no expected failures are declared.
+@parametrize_with_checks(_estimators(None))
+def test_sklearn_estimator_checks(estimator, check):
+    check(estimator)
+
+
+CUDA_ESTIMATORS = _estimators("cuda") if torch.cuda.is_available() else []
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA not available")
+@parametrize_with_checks(CUDA_ESTIMATORS)
+def test_sklearn_estimator_checks_on_cuda(estimator, check):
+    check(estimator)
+
+
+@pytest.mark.cuda
+def test_cuda_checks_are_collected_where_cuda_exists():
+    if not torch.cuda.is_available():
+        pytest.skip("CUDA not available")
+    assert len(CUDA_ESTIMATORS) == 3
