@@ -100,3 +100,9 @@ def test_unavailable_device_is_an_error_that_lists_what_exists(tmp_path):
     assert result.returncode == 2
     assert "available here: cpu" in result.stderr
     assert not (tmp_path / "m.db").exists()
+
+
+def test_every_shipped_experiment_file_validates():
+    for path in sorted((ROOT / "experiments").glob("*.yaml")):
+        result = clusterlab("validate", str(path))
+        assert result.returncode == 0, f"{path.name}: {result.stderr}"
