@@ -1,0 +1,101 @@
+"""The full distance matrix that exact ward/complete/average linkage works on, and its updates."""
+
+from __future__ import annotations
+
+import torch
+
+from clusterlab_algorithms._neighbors import SMALL_DIM, Workspace, _coordinatewise
+
+# Ward works on squared euclidean distances: its Lance-Williams update is linear in them.
+SQUARED = {"ward": True, "complete": False, "average": False}
+_MAX_TILE_SIDE = 512
+
+
+def distance_matrix(X: torch.Tensor, *, squared: bool, budget_bytes: int) -> torch.Tensor:
+    """The ``n x n`` euclidean (or squared) distance matrix with ``inf`` on the diagonal.
+
+    Built tile by tile, each tile written together with its transpose, so the matrix
+    is symmetric bit for bit (the merge loop relies on it to break ties consistently).
+    Few features use coordinate differences; more use one GEMM per tile on centred data.
+    """
+    n, n_features = X.shape
+    D = torch.empty((n, n), dtype=X.dtype, device=X.device)
+    # Small tiles keep the transposed copy in cache; larger ones gain nothing.
+    side = max(1, min(_MAX_TILE_SIDE, int((budget_bytes / (4 * X.element_size())) ** 0.5)))
+    direct = n_features <= SMALL_DIM
+    Xc = X if direct else X - X.mean(0)
+    norms = (Xc * Xc).sum(1)
+    ws = Workspace(X.device)
+    for r0 in range(0, n, side):
+        r1 = min(r0 + side, n)
+        for c0 in range(r0, n, side):
+            c1 = min(c0 + side, n)
+            tile = ws.get("tile", (r1 - r0, c1 - c0), X.dtype)
+            if direct:
+                scratch = ws.get("scratch", tile.shape, X.dtype)
+                _coordinatewise(Xc[r0:r1], Xc[c0:c1], squared=True, out=tile, scratch=scratch)
+            else:
+                torch.addmm(norms[None, c0:c1], Xc[r0:r1], Xc[c0:c1].T, alpha=-2.0, out=tile)
+                tile.add_(norms[r0:r1, None]).clamp_(min=0.0)
+            if not squared:
+                tile.sqrt_()
+            if r0 == c0:
+                upper = ws.get("upper", tile.shape, torch.bool)
+                upper.fill_(True).triu_(1)
+                block = D[r0:r1, c0:c1]
+                torch.where(upper, tile, tile.T, out=block)
+                block.fill_diagonal_(torch.inf)
+            else:
+                D[r0:r1, c0:c1] = tile
+                D[c0:c1, r0:r1] = tile.T
+    return D
+
+
+def lance_williams(
+    method: str,
+    d_ki: torch.Tensor,
+    d_kj: torch.Tensor,
+    d_ij: torch.Tensor,
+    n_i: torch.Tensor,
+    n_j: torch.Tensor,
+    n_k: torch.Tensor,
+) -> torch.Tensor:
+    """Distance from cluster ``k`` to the union of clusters ``i`` and ``j`` (broadcasting).
+
+    ``d_*`` are distances in the matrix's form (squared for ward), ``n_*`` cluster sizes.
+    The formulas are scipy's, so heights agree with ``scipy.cluster.hierarchy.linkage``.
+    """
+    if method == "complete":
+        return torch.maximum(d_ki, d_kj)
+    if method == "average":
+        return (n_i * d_ki + n_j * d_kj) / (n_i + n_j)
+    if method == "ward":
+        return ((n_i + n_k) * d_ki + (n_j + n_k) * d_kj - n_k * d_ij) / (n_i + n_j + n_k)
+    raise ValueError(f"no Lance-Williams update for linkage {method!r}")
+
+
+def lance_williams_(
+    method: str,
+    d_ki: torch.Tensor,
+    d_kj: torch.Tensor,
+    d_ij: torch.Tensor,
+    n_i: torch.Tensor,
+    n_j: torch.Tensor,
+    n_k: torch.Tensor,
+    scratch: torch.Tensor,
+) -> torch.Tensor:
+    """``lance_williams`` computed in place into ``d_ki``, with ``scratch`` shaped like it.
+
+    Sizes must be positive: ward multiplies ``n_k`` by a difference that may be infinite.
+    """
+    if method == "complete":
+        return torch.maximum(d_ki, d_kj, out=d_ki)
+    if method == "average":
+        return d_ki.mul_(n_i).addcmul_(d_kj, n_j).div_(n_i + n_j)
+    if method == "ward":
+        # (n_i + n_k) a + (n_j + n_k) b - n_k c  ==  n_i a + n_j b + n_k (a + b - c)
+        torch.add(d_ki, d_kj, out=scratch).sub_(d_ij).mul_(n_k)
+        d_ki.mul_(n_i).addcmul_(d_kj, n_j).add_(scratch)
+        torch.add(n_i + n_j, n_k, out=scratch)
+        return d_ki.div_(scratch)
+    raise ValueError(f"no Lance-Williams update for linkage {method!r}")

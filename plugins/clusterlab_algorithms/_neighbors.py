@@ -1,0 +1,219 @@
+"""Radius-neighbour tiles: which points lie within ``eps`` of which, one bounded block at a time.
+
+A *tile* pairs a group of query points with the data points that may be their neighbours
+and holds the ``Q x C`` blocks of distance scores and of the neighbour test. A query
+appears in one tile with all of its neighbours (or in none if no data point is within
+reach), so per-query reductions over a tile are final.
+The brute-force index here compares each query block with all data; the grid index in
+``_neighbors_grid`` compares it with the neighbouring cells only, the block index in
+``_neighbors_blocks`` with the nearby blocks only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import torch
+
+METRICS = ("euclidean", "cosine", "manhattan")
+# Up to this many features distances come from coordinate differences, exactly as a
+# tree-based scikit-learn search computes them; above it one GEMM per tile is far faster.
+SMALL_DIM = 4
+# Bytes a tile needs per (query, candidate) pair: distances, two temporaries, the mask
+# and the int64 label blocks of the connected-components pass.
+BYTES_PER_PAIR = {torch.float32: 32, torch.float64: 48}
+# Large tiles mean few operations, each worth its fixed cost (and, with several
+# threads, its synchronisation); 4 Mi pairs stay well inside the default budget.
+CPU_MAX_PAIRS = 1 << 22
+CUDA_MAX_PAIRS = 1 << 26
+
+
+@dataclass
+class Tile:
+    """One block of the radius-neighbour relation; its blocks are reused by the next tile.
+
+    Attributes:
+        query_ids: ``(Q,)`` ids of the query points (indices into the full data set).
+        cand_ids: ``(C,)`` ids of the candidate points.
+        scores: ``(Q, C)``; along a row, smaller means nearer (distances up to a monotone
+            transform and a constant per row).
+        within: ``(Q, C)`` mask of the pairs at distance ``<= eps``.
+    """
+
+    query_ids: torch.Tensor
+    cand_ids: torch.Tensor
+    scores: torch.Tensor
+    within: torch.Tensor
+
+
+class Workspace:
+    """Named scratch buffers, allocated once and reused for every block of a loop.
+
+    Fresh large tensors cost a page fault per 4 KiB page on first touch, which on some
+    machines exceeds the arithmetic done in them; reusing buffers pays that once.
+    """
+
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
+        self._buffers: dict[str, torch.Tensor] = {}
+
+    def get(self, name: str, shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
+        """A contiguous tensor of ``shape`` backed by buffer ``name`` (grown when too small)."""
+        numel = 1
+        for size in shape:
+            numel *= size
+        buffer = self._buffers.get(name)
+        if buffer is None or buffer.dtype != dtype or buffer.numel() < numel:
+            buffer = torch.empty(numel, dtype=dtype, device=self.device)
+            self._buffers[name] = buffer
+        return buffer[:numel].view(shape)
+
+
+@contextmanager
+def one_cpu_thread(device: torch.device) -> Iterator[None]:
+    """Run torch's CPU operations on one thread inside the block (no effect on a GPU).
+
+    The neighbour and merge loops are thousands of operations on blocks of moderate
+    size. A second thread gains them little, and when the machine is busy every
+    parallel region waits for a free core: with two threads on a loaded two-core
+    machine they ran five to a hundred times slower. The previous setting is restored on
+    exit, as scikit-learn does with its BLAS thread limits.
+    """
+    if device.type != "cpu":
+        yield
+        return
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def max_tile_pairs(budget_bytes: int, dtype: torch.dtype, device: torch.device) -> int:
+    """How many (query, candidate) pairs one tile may hold within ``budget_bytes``."""
+    pairs = max(1, budget_bytes // BYTES_PER_PAIR[dtype])
+    cap = CUDA_MAX_PAIRS if device.type == "cuda" else CPU_MAX_PAIRS
+    return min(pairs, cap)
+
+
+class Metric:
+    """A distance, its neighbour test, and a cheap score that orders neighbours by it."""
+
+    def __init__(self, name: str, eps: float, n_features: int) -> None:
+        if name not in METRICS:
+            raise ValueError(f"unknown metric {name!r}; use one of {', '.join(METRICS)}")
+        self.name = name
+        self.eps = float(eps)
+        self.direct = n_features <= SMALL_DIM and name != "cosine"
+        # Squared euclidean distances avoid a square root per pair.
+        self.radius = self.eps * self.eps if name == "euclidean" else self.eps
+
+    def prepare(self, X: torch.Tensor, center: torch.Tensor | None) -> torch.Tensor:
+        """Transform points once so that ``compare`` is cheap and accurate.
+
+        Cosine normalises rows (zero rows stay zero, as scikit-learn's ``normalize``);
+        a GEMM-based euclidean distance subtracts ``center`` so that the cancellation in
+        ``|x|^2 + |y|^2 - 2 x.y`` happens on small numbers.
+        """
+        if self.name == "cosine":
+            norms = torch.linalg.vector_norm(X, dim=1, keepdim=True)
+            return X / torch.where(norms == 0, torch.ones_like(norms), norms)
+        if self.name == "euclidean" and not self.direct and center is not None:
+            return X - center
+        return X
+
+    def compare(
+        self,
+        q: torch.Tensor,
+        c: torch.Tensor,
+        ws: Workspace,
+        c_sq: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Scores and neighbour mask of the prepared points ``q`` against ``c``.
+
+        ``scores[i, j]`` orders the candidates of query ``i`` by distance (it may be
+        shifted by a constant per row); ``within[i, j]`` says whether the distance is at
+        most ``eps``. Both live in ``ws`` and are valid until the next call. ``c_sq`` may
+        give the squared norms of ``c`` when the caller keeps them.
+        """
+        scores = ws.get("dist", (q.shape[0], c.shape[0]), q.dtype)
+        within = ws.get("within", scores.shape, torch.bool)
+        if self.direct:
+            scratch = ws.get("dist_scratch", scores.shape, q.dtype)
+            squared = self.name == "euclidean"
+            _coordinatewise(q, c, squared=squared, out=scores, scratch=scratch)
+            return scores, torch.le(scores, self.radius, out=within)
+        if self.name == "cosine":
+            # 1 - q.c <= eps  <=>  -q.c <= eps - 1
+            torch.mm(q, c.T, out=scores).neg_()
+            return scores, torch.le(scores, self.eps - 1.0, out=within)
+        if self.name == "euclidean":
+            # |q|^2 + |c|^2 - 2 q.c <= eps^2  <=>  |c|^2 - 2 q.c <= eps^2 - |q|^2
+            if c_sq is None:
+                c_sq = (c * c).sum(1)
+            torch.addmm(c_sq[None, :], q, c.T, alpha=-2.0, out=scores)
+            limit = (self.radius - (q * q).sum(1))[:, None]
+            return scores, torch.le(scores, limit, out=within)
+        scores.copy_(torch.cdist(q, c, p=1.0))
+        return scores, torch.le(scores, self.eps, out=within)
+
+
+def _coordinatewise(
+    q: torch.Tensor,
+    c: torch.Tensor,
+    *,
+    squared: bool,
+    out: torch.Tensor | None = None,
+    scratch: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Sum over features of squared (or absolute) differences, one ``Q x C`` block at a time.
+
+    Each term is computed the same way for ``(i, j)`` and ``(j, i)``, so distances within
+    one point set are symmetric bit for bit.
+    """
+    for k in range(q.shape[1]):
+        target = out if k == 0 else scratch
+        term = torch.sub(q[:, k : k + 1], c[None, :, k], out=target)
+        term = term.mul_(term) if squared else term.abs_()
+        if k == 0:
+            out = term
+        else:
+            assert out is not None
+            out.add_(term)
+    assert out is not None
+    return out
+
+
+class BruteIndex:
+    """Compares every query block with all data points; works for any metric and dimension."""
+
+    def __init__(
+        self,
+        data: torch.Tensor,
+        data_ids: torch.Tensor,
+        metric: Metric,
+        max_pairs: int,
+        ws: Workspace,
+    ) -> None:
+        self.metric = metric
+        self.data = data
+        self.data_ids = data_ids
+        self.max_pairs = max_pairs
+        self.ws = ws
+        self.data_sq = (data * data).sum(1)
+
+    def tiles(self, queries: torch.Tensor, query_ids: torch.Tensor) -> Iterator[Tile]:
+        """Yield tiles covering ``queries`` (prepared points) against all data points."""
+        n_data = self.data.shape[0]
+        if n_data == 0 or queries.shape[0] == 0:
+            return
+        rows = max(1, self.max_pairs // n_data)
+        for start in range(0, queries.shape[0], rows):
+            stop = min(start + rows, queries.shape[0])
+            scores, within = self.metric.compare(
+                queries[start:stop], self.data, self.ws, self.data_sq
+            )
+            yield Tile(query_ids[start:stop], self.data_ids, scores, within)
