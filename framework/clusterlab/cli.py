@@ -120,14 +120,14 @@ def _print_trials(trials: list[Any]) -> None:
     for column in ("#", "dataset", "algorithm", "swept", "seed", "hash"):
         table.add_column(column)
     for trial in trials:
-        swept = ", ".join(f"{k}={v}" for k, v in trial.swept.items())
+        swept = ", ".join(f"{k.split('.', 1)[1]}={v}" for k, v in trial.swept.items())
         table.add_row(
             str(trial.index),
             trial.dataset_label or trial.dataset,
             trial.algorithm_label or trial.algorithm,
             swept,
             str(trial.seed),
-            trial.hash,
+            trial.hash[:8],
         )
     Console().print(table)
 
