@@ -4,7 +4,10 @@ Single-linkage merges are the edges of a minimum spanning tree taken by increasi
 length. Prim's algorithm needs only each point's distance to the tree so far: one
 matrix-vector product per added point, ``O(n^2 d)`` time and no ``n x n`` matrix. The
 loop writes into buffers allocated once and never reads a value back to the host, so on
-a GPU it runs without synchronising.
+a GPU it runs without synchronising. On the CPU the same loop runs on numpy arrays in
+float64: each step is a few operations on one vector, where numpy's cost per call is a
+fraction of torch's, and float64 keeps the ``|x|^2 - 2 x.y + |y|^2`` form from
+reordering nearly equal edges.
 """
 
 from __future__ import annotations
@@ -63,3 +66,49 @@ def minimum_spanning_tree(X: torch.Tensor) -> tuple[np.ndarray, np.ndarray, np.n
             position = torch.nonzero(ids == newest).flatten()[0]
     lengths = torch.linalg.vector_norm(X[ends[0]] - X[ends[1]], dim=1)
     return ends[0].cpu().numpy(), ends[1].cpu().numpy(), lengths.cpu().numpy()
+
+
+def minimum_spanning_tree_cpu(X: torch.Tensor) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``minimum_spanning_tree`` of a CPU tensor, in float64 numpy (same result format)."""
+    data = X.detach().cpu().numpy().astype(np.float64)
+    n = data.shape[0]
+    first = np.empty(n - 1, dtype=np.int64)
+    second = np.empty(n - 1, dtype=np.int64)
+    ids = np.arange(n)
+    points = data - data.mean(0)
+    # -2 x in the arrays: one product gives -2 x.y, and |x|^2 of the row is added once.
+    scaled = -2.0 * points
+    norms = np.einsum("ij,ij->i", points, points)
+    best = np.full(n, np.inf)
+    source = np.zeros(n, dtype=np.int64)
+    dist = np.empty(n)
+    closer = np.empty(n, dtype=bool)
+    position, newest = 0, 0
+    in_arrays = n
+    for step in range(n - 1):
+        m = in_arrays
+        row_norm = norms[position]
+        # The newest tree point gets an infinite norm: it is never closer to anything again.
+        norms[position] = np.inf
+        best[position] = np.inf
+        d = np.dot(scaled[:m], points[position], out=dist[:m])
+        d += norms[:m]
+        d += row_norm
+        np.less(d, best[:m], out=closer[:m])
+        np.minimum(best[:m], d, out=best[:m])
+        np.copyto(source[:m], newest, where=closer[:m])
+        position = int(best[:m].argmin())
+        newest = int(ids[position])
+        first[step] = source[position]
+        second[step] = newest
+        outside = n - step - 1  # points not processed yet, the newest one included
+        if in_arrays - outside >= _COMPACT_SHARE * in_arrays and outside > 1:
+            keep = np.flatnonzero(np.isfinite(norms[:m]))
+            k = keep.size
+            ids[:k], points[:k], scaled[:k] = ids[keep], points[keep], scaled[keep]
+            norms[:k], best[:k], source[:k] = norms[keep], best[keep], source[keep]
+            in_arrays = k
+            position = int(np.flatnonzero(ids[:k] == newest)[0])
+    diff = data[first] - data[second]
+    lengths = np.sqrt(np.einsum("ij,ij->i", diff, diff))
+    return first, second, lengths

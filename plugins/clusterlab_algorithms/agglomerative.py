@@ -9,12 +9,17 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClusterMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
+from threadpoolctl import threadpool_limits
 
 from clusterlab.device import memory_budget, total_memory
 from clusterlab_algorithms._common import resolve_estimator_device, to_output, validate_fit_input
+from clusterlab_algorithms._linkage_chain import matrix_chain, ward_centroid_chain
 from clusterlab_algorithms._linkage_matrix import SQUARED, distance_matrix
 from clusterlab_algorithms._linkage_rnn import reciprocal_merges
-from clusterlab_algorithms._linkage_single import minimum_spanning_tree
+from clusterlab_algorithms._linkage_single import (
+    minimum_spanning_tree,
+    minimum_spanning_tree_cpu,
+)
 from clusterlab_algorithms._linkage_tree import (
     cut_first_merges,
     cut_maxclust,
@@ -26,6 +31,10 @@ from clusterlab_algorithms._neighbors import one_cpu_thread
 LINKAGES = ("ward", "complete", "average", "single")
 # Without memory_limit_bytes, the distance matrix may take this share of the device.
 DEFAULT_MEMORY_FRACTION = 0.5
+# Up to this many features, ward on the CPU searches from centroids instead of a matrix:
+# a search then reads n x d values that stay in cache, against n values of a matrix row
+# from memory plus one strided column write per merge.
+CENTROID_MAX_FEATURES = 64
 
 
 class LinkageMemoryError(MemoryError):
@@ -128,20 +137,34 @@ def linkage_tree(
     Raises ``LinkageMemoryError`` before allocating anything when ward, complete or
     average linkage would need more memory than allowed.
     """
+    cpu = X.device.type == "cpu"
     if linkage == "single":
         # Prim's loop is n steps of a few vector operations each: too small for threads.
-        with one_cpu_thread(X.device):
-            first, second, heights = minimum_spanning_tree(X)
+        with one_cpu_thread(X.device), threadpool_limits(1, user_api="blas"):
+            if cpu:
+                first, second, heights = minimum_spanning_tree_cpu(X)
+            else:
+                first, second, heights = minimum_spanning_tree(X)
         return linkage_matrix(first, second, heights)
+    # Checked for ward too, though on the CPU with few features it builds no matrix: the
+    # limit then does not depend on where and on how many features ward runs.
     check_matrix_memory(X, linkage, memory_limit_bytes)
+    if cpu and linkage == "ward" and X.shape[1] <= CENTROID_MAX_FEATURES:
+        with threadpool_limits(1, user_api="blas"):
+            first, second, heights = ward_centroid_chain(X)
+        return linkage_matrix(first, second, heights)
     budget = memory_budget(X.device)
     D = distance_matrix(X, squared=SQUARED[linkage], budget_bytes=budget)
-    with one_cpu_thread(X.device):
-        first, second, heights = reciprocal_merges(D, linkage, budget)
+    with one_cpu_thread(X.device), threadpool_limits(1, user_api="blas"):
+        if cpu:
+            first, second, heights = matrix_chain(D, linkage)
+        else:
+            first, second, heights = reciprocal_merges(D, linkage, budget)
     del D
+    heights = heights.astype(np.float64)
     if SQUARED[linkage]:
         heights = np.sqrt(heights)
-    return linkage_matrix(first, second, heights.astype(np.float64))
+    return linkage_matrix(first, second, heights)
 
 
 def available_memory(device: torch.device) -> int:

@@ -11,8 +11,11 @@ from sklearn.datasets import make_blobs
 from sklearn.metrics import adjusted_rand_score
 from sklearn.utils._param_validation import InvalidParameterError
 
+import clusterlab_algorithms._linkage_chain as chain_module
 import clusterlab_algorithms._linkage_rnn as rnn_module
 import clusterlab_algorithms.agglomerative as agglomerative_module
+from clusterlab_algorithms._linkage_matrix import SQUARED, distance_matrix
+from clusterlab_algorithms._linkage_tree import linkage_matrix
 from clusterlab_algorithms.agglomerative import AgglomerativeClustering, LinkageMemoryError
 
 LINKAGES = ["ward", "complete", "average", "single"]
@@ -96,11 +99,48 @@ def test_labels_as_sklearn_at_n_clusters(method: str) -> None:
 def test_compaction_does_not_change_the_tree(
     method: str, compact: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Dropping dead rows after every round, or never, must give the same tree.
-    monkeypatch.setattr(rnn_module, "should_compact", lambda alive, rows: compact and alive > 1)
+    # Dropping dead rows after every merge, or never, must give the same tree.
+    share = 0.0 if compact else 2.0
+    monkeypatch.setattr(chain_module, "_MATRIX_COMPACT_SHARE", share)
+    monkeypatch.setattr(chain_module, "_CENTROID_COMPACT_SHARE", share)
     X = DATASETS["normal-12d"]
     model = AgglomerativeClustering(4, linkage=method).fit(X)
     _assert_same_tree(model.linkage_matrix_, linkage(X, method))
+
+
+@pytest.mark.parametrize("method", ["ward", "complete", "average"])
+@pytest.mark.parametrize("compact", [True, False])
+def test_reciprocal_rounds_equal_scipy(
+    method: str, compact: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The GPU's merge rounds, run on the CPU, with and without compaction after each round.
+    monkeypatch.setattr(rnn_module, "should_compact", lambda alive, rows: compact and alive > 1)
+    X = DATASETS["normal-12d"]
+    D = distance_matrix(torch.as_tensor(X), squared=SQUARED[method], budget_bytes=2**20)
+    first, second, heights = rnn_module.reciprocal_merges(D, method, 2**20)
+    if SQUARED[method]:
+        heights = np.sqrt(heights)
+    _assert_same_tree(linkage_matrix(first, second, heights), linkage(X, method))
+
+
+@pytest.mark.parametrize("method", LINKAGES)
+def test_many_features_equal_scipy(method: str) -> None:
+    # Above CENTROID_MAX_FEATURES ward works on the distance matrix too.
+    n_features = agglomerative_module.CENTROID_MAX_FEATURES + 6
+    X = np.random.default_rng(6).normal(size=(180, n_features))
+    model = AgglomerativeClustering(3, linkage=method).fit(X)
+    _assert_same_tree(model.linkage_matrix_, linkage(X, method))
+
+
+@pytest.mark.parametrize("method", LINKAGES)
+def test_float32_blobs_heights_within_1e5(method: str) -> None:
+    # float32 matrices and float32 input: heights still within 1e-5 of scipy's in float64.
+    X = make_blobs(1500, 16, centers=10, random_state=7)[0].astype(np.float32)
+    model = AgglomerativeClustering(10, linkage=method).fit(X)
+    reference = linkage(X.astype(np.float64), method)
+    np.testing.assert_allclose(np.sort(model.linkage_matrix_[:, 2]), reference[:, 2], rtol=1e-5)
+    expected = fcluster(reference, 10, "maxclust")
+    assert adjusted_rand_score(expected, model.labels_) == 1.0
 
 
 @pytest.mark.parametrize("method", LINKAGES)
