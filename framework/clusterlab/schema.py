@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from clusterlab.device import DEVICE_PATTERN
 
@@ -74,19 +81,22 @@ def expand_axis(value: Any) -> list[Any]:
     return [round(start + (stop - start) * i / (num - 1), 12) for i in range(num)]
 
 
+# Checked per key, so that an error points at the axis itself (``grid.n_clusters``).
+GridAxis = Annotated[Any, AfterValidator(check_axis)]
+
+
 class Component(_Strict):
     """A dataset or algorithm entry: a registered name, fixed params and swept grid axes."""
 
     name: str = Field(min_length=1)
     params: dict[str, Any] = Field(default_factory=dict)
-    grid: dict[str, Any] = Field(default_factory=dict)
+    grid: dict[str, GridAxis] = Field(default_factory=dict)
     label: str | None = None
 
     @field_validator("grid")
     @classmethod
     def _check_grid(cls, grid: dict[str, Any]) -> dict[str, Any]:
         for key, axis in grid.items():
-            check_axis(axis)
             if "," in key:
                 names = [n.strip() for n in key.split(",")]
                 for point in expand_axis(axis):

@@ -32,8 +32,9 @@ CASES = [
     ),
     (
         "values out of range, all together",
-        SMALL.replace("n_clusters: [2, 3]", "n_clusters: [0, 3]")
-        + "  - name: dbscan\n    params: {eps: -1}\n",
+        SMALL.replace("n_clusters: [2, 3]", "n_clusters: [0, 3]").replace(
+            "metrics:", "  - name: dbscan\n    params: {eps: -1}\nmetrics:"
+        ),
         ["algorithms[0].grid.n_clusters: invalid value", "algorithms[1].params.eps: invalid value"],
     ),
     (
