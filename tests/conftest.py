@@ -32,3 +32,10 @@ def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, migrated_store: Path)
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     shutil.copy(migrated_store, tmp_path / "mlflow.db")
     return f"sqlite:///{tmp_path / 'mlflow.db'}"
+
+
+@pytest.fixture(autouse=True)
+def _no_inherited_tracking_uri(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test names its own store: a URI left in the environment (MLflow's
+    ``set_tracking_uri`` exports one) must not send runs elsewhere."""
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)

@@ -55,6 +55,11 @@ def _parser() -> argparse.ArgumentParser:
         "--set algorithms.0.params.n_init=5",
     )
     experiment_flags.add_argument(
+        "--executor",
+        metavar="NAME",
+        help="run the trials with this executor (local, processes, ray, ...) instead of the file's",
+    )
+    experiment_flags.add_argument(
         "--max-trials",
         type=int,
         default=None,
@@ -108,6 +113,7 @@ def _run_options(args: argparse.Namespace, **extra: Any) -> Any:
         blocked_plugins=_blocked(args),
         autoload_plugins=False if args.no_plugins else None,
         max_trials=args.max_trials or DEFAULT_MAX_TRIALS,
+        executor=args.executor,
         **extra,
     )
 

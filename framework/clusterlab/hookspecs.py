@@ -68,6 +68,21 @@ def register_preprocessors(register: Any) -> None:
     """
 
 
+@hookspec
+def register_executors(register: Any) -> None:
+    """Register executors: ways to run an experiment's trials (in this process, on worker
+    processes, on a cluster).
+
+    Call ``register(name, executor_class, *, description="")``. The experiment file
+    chooses one with ``executor: {name: NAME, option: value}``; the class is constructed
+    with those options as keyword arguments (its ``__init__`` signature is the list of
+    options ``clusterlab validate`` accepts) and must only check and store them there.
+    It subclasses :class:`clusterlab.executors.base.TrialExecutor`: ``run(trials,
+    context)`` yields one :class:`clusterlab.runner.TrialResult` per trial as each
+    finishes, and ``close()`` stops whatever it started.
+    """
+
+
 # Lifecycle hooks: called by the runner; every implementation is called.
 
 

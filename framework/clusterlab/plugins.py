@@ -25,6 +25,7 @@ _REGISTRATION_HOOKS = {
     "metric": "register_metrics",
     "plot": "register_plots",
     "preprocessor": "register_preprocessors",
+    "executor": "register_executors",
 }
 
 

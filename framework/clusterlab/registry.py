@@ -1,4 +1,4 @@
-"""What plugins registered: algorithms, datasets, metrics and plots, keyed by name."""
+"""What plugins registered: algorithms, datasets, metrics, plots and executors, keyed by name."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 
 from clusterlab.errors import DuplicateNameError, PluginError
 
-KINDS = ("algorithm", "dataset", "metric", "plot", "preprocessor")
+KINDS = ("algorithm", "dataset", "metric", "plot", "preprocessor", "executor")
 
 # Arguments the runner supplies itself; an experiment file never sets them.
 CONTEXT_ARGS = {
@@ -18,6 +18,7 @@ CONTEXT_ARGS = {
     "metric": {"random_state"},
     "plot": set(),
     "preprocessor": {"seed"},
+    "executor": set(),
 }
 
 
@@ -36,7 +37,7 @@ class Param:
 
 @dataclass
 class PluginEntry:
-    """A registered algorithm, dataset, metric or plot."""
+    """A registered algorithm, dataset, metric, plot, preprocessor or executor."""
 
     kind: str
     name: str
@@ -71,9 +72,14 @@ def introspect_params(kind: str, obj: Any) -> tuple[dict[str, Param], set[str], 
     params: dict[str, Param] = {}
     context: set[str] = set()
     accepts_any = False
-    positional_skip = {"algorithm": 1, "dataset": 0, "metric": 4, "plot": 1, "preprocessor": 2}[
-        kind
-    ]
+    positional_skip = {
+        "algorithm": 1,
+        "dataset": 0,
+        "metric": 4,
+        "plot": 1,
+        "preprocessor": 2,
+        "executor": 0,
+    }[kind]
     if inspect.isclass(obj):
         positional_skip = 1  # self
     for index, parameter in enumerate(signature.parameters.values()):
@@ -149,6 +155,7 @@ class Registry:
                 "metric": {"greater_is_better", "needs_ground_truth"},
                 "plot": set(),
                 "preprocessor": set(),
+                "executor": set(),
             }[kind]
             unknown = set(metadata) - allowed
             if unknown:
@@ -166,6 +173,11 @@ class Registry:
                 raise PluginError(
                     f"plugin '{plugin}' ({distribution}) registered algorithm '{name}' as "
                     f"{obj!r}: an algorithm is an estimator class with a fit(X) method"
+                )
+            if kind == "executor" and not (inspect.isclass(obj) and hasattr(obj, "run")):
+                raise PluginError(
+                    f"plugin '{plugin}' ({distribution}) registered executor '{name}' as "
+                    f"{obj!r}: an executor is a class with a run(trials, context) method"
                 )
             params, context, accepts_any = introspect_params(kind, obj)
             self.add(

@@ -1,4 +1,5 @@
-"""Runs an experiment: validates it, builds data once, fits each trial and logs it to MLflow."""
+"""Runs an experiment: validates it, builds data once, hands the trials to an executor and
+logs every trial, and the parent run over them, to MLflow."""
 
 from __future__ import annotations
 
@@ -6,23 +7,26 @@ import contextlib
 import json
 import time
 import traceback
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 import clusterlab
-from clusterlab.errors import ScoreUndefined
+from clusterlab.errors import ScoreUndefined, TrackingError
+from clusterlab.executors.base import DEFAULT_EXECUTOR
 from clusterlab.grid import DatasetKey, Trial, expand_trials
-from clusterlab.plugins import Plugins, build_plugins
+from clusterlab.plugins import Plugins, autoload_disabled, blocked_from_env, build_plugins
 from clusterlab.registry import PluginEntry
 from clusterlab.validation import (
     DEFAULT_MAX_TRIALS,
     LoadedExperiment,
+    apply_overrides,
     check_against_plugins,
     load_experiment,
+    parse_experiment,
 )
 
 NOT_APPLICABLE = "-"
@@ -77,7 +81,12 @@ class ExperimentResult:
 
 @dataclass
 class RunOptions:
-    """How to run: the store, reruns, limits, plugin loading and progress display."""
+    """How to run: the store, reruns, limits, plugin loading, progress display and executor.
+
+    ``executor`` overrides the file's ``executor:``: a name (the file's options are kept
+    where it names the same executor) or a whole mapping such as
+    ``{"name": "processes", "workers": 4}``.
+    """
 
     tracking_uri: str | None = None
     force: bool = False
@@ -87,6 +96,7 @@ class RunOptions:
     extra_plugins: tuple[tuple[str, object], ...] = ()
     progress: bool | None = None
     console: Any = None
+    executor: str | Mapping[str, Any] | None = None
 
 
 def prepare(
@@ -97,6 +107,8 @@ def prepare(
     """Load, check and expand an experiment without running anything."""
     options = options or RunOptions()
     loaded = load_experiment(experiment, overrides)
+    if options.executor is not None:
+        loaded = _with_executor(loaded, options.executor)
     plugins = build_plugins(
         autoload=options.autoload_plugins,
         blocked=options.blocked_plugins,
@@ -105,6 +117,21 @@ def prepare(
     check_against_plugins(loaded, plugins.registry, max_trials=options.max_trials)
     trials = expand_trials(loaded.experiment, plugins.registry)
     return loaded, plugins, trials
+
+
+def _with_executor(loaded: LoadedExperiment, executor: str | Mapping[str, Any]) -> LoadedExperiment:
+    """The experiment with its ``executor:`` replaced by the caller's choice."""
+    current = loaded.raw.get("executor")
+    current = dict(current) if isinstance(current, Mapping) else {}
+    if isinstance(executor, str):
+        same = current.get("name", DEFAULT_EXECUTOR) == executor
+        spec = {**current, "name": executor} if same else {"name": executor}
+    else:
+        spec = dict(executor)
+    raw, _touched = apply_overrides(loaded.raw, {"executor": spec})
+    for location in [loc for loc in loaded.source.lines if loc[:1] == ("executor",)]:
+        loaded.source.lines.pop(location)
+    return replace(loaded, experiment=parse_experiment(raw, loaded.source), raw=raw)
 
 
 def run_experiment(
@@ -124,32 +151,75 @@ def run_experiment(
 def execute(
     loaded: LoadedExperiment, plugins: Plugins, trials: list[Trial], options: RunOptions
 ) -> ExperimentResult:
-    """Run already-checked trials: build the data, fit, score, plot and log each one."""
+    """Run already-checked trials: build and check the data, open the parent run, hand the
+    pending trials to the experiment's executor, and summarise them once all are done."""
+    from clusterlab.executors.base import create_executor, plugin_references
+
+    executor = create_executor(loaded.experiment.executor, plugins.registry)
+    # In-process executors never ship the job, so only the others need importable plugins.
+    shipped = () if executor.in_process else plugin_references(options.extra_plugins)
+    device = executor.trial_device(loaded.experiment.device)
+    # Workers start now, so that their start-up overlaps the data checks and the store's.
+    executor.warm_up()
+    try:
+        return _execute(loaded, plugins, trials, options, executor, shipped, device)
+    finally:
+        executor.close()
+
+
+def _execute(
+    loaded: LoadedExperiment,
+    plugins: Plugins,
+    trials: list[Trial],
+    options: RunOptions,
+    executor: Any,
+    shipped: tuple[Any, ...],
+    trial_device: str,
+) -> ExperimentResult:
     import torch
 
     from clusterlab.data import build_dataset, check_sizes
-    from clusterlab.device import device_name, resolve_device
+    from clusterlab.device import device_name
+    from clusterlab.executors.base import ExecutionContext
+    from clusterlab.executors.faults import end_unfinished
+    from clusterlab.executors.store_retry import retry_when_locked
     from clusterlab.progress import TrialProgress
+    from clusterlab.report import DIRECTIONS_TAG
+    from clusterlab.results_table import directions_of
     from clusterlab.tracking import Tracker, resolve_tracking_uri
 
     experiment = loaded.experiment
     registry = plugins.registry
-    device = resolve_device(experiment.device)
+    device = torch.device(trial_device)
     dtype = getattr(torch, experiment.dtype)
     for trial in trials:
         trial.device = str(device)
 
+    # Workers build their data on their own devices; here it is only checked (and, for
+    # executors that ship it to workers, shipped from the CPU).
+    data_device = device if executor.in_process else torch.device("cpu")
     built = {}
     for trial in trials:
         if trial.dataset_key not in built:
             built[trial.dataset_key] = build_dataset(
-                trial, registry, device, dtype, loaded.base_dir
+                trial, registry, data_device, dtype, loaded.base_dir
             )
     check_sizes(trials, built)
 
     uri = resolve_tracking_uri(options.tracking_uri, experiment.tracking.uri)
     tracker = Tracker(uri, experiment.name, experiment.tracking.artifact_location)
+    if not executor.in_process:
+        retry_when_locked(tracker)
     done = {} if options.force else tracker.finished_trials()
+    results: dict[int, TrialResult] = {}
+    pending = []
+    for trial in trials:
+        if trial.hash in done:
+            results[trial.index] = TrialResult(
+                trial, "SKIPPED", run_id=done[trial.hash].info.run_id
+            )
+        else:
+            pending.append(trial)
 
     plugins.hook.before_experiment(experiment=experiment, trials=trials)
     parent_id = tracker.start_run(
@@ -161,44 +231,100 @@ def execute(
             or f"clusterlab experiment '{experiment.name}': {len(trials)} trials",
         },
     )
-    _log_experiment_files(tracker, parent_id, loaded, trials)
-    from clusterlab.report import DIRECTIONS_TAG
-    from clusterlab.results_table import directions_of
-
-    tracker.log(parent_id, tags={DIRECTIONS_TAG: json.dumps(directions_of(experiment, registry))})
     param_union = _param_union(trials)
-    context = _TrialContext(tracker, registry, experiment, device, device_name(device), built)
-    results: list[TrialResult] = []
-    interrupted = False
+    label = device_name(device) if executor.in_process else str(device)
+    context = _TrialContext(tracker, registry, experiment, device, label, built)
     progress = TrialProgress(len(trials), enabled=options.progress, console=options.console)
+
+    def run_here(trial: Trial) -> TrialResult:
+        return _run_trial(trial, context, parent_id, param_union, plugins)
+
+    execution = ExecutionContext(
+        job=_job(loaded, options, shipped, uri, tracker, parent_id, param_union, device),
+        tracker=tracker,
+        plugins=plugins,
+        datasets=built,
+        run_here=run_here,
+        on_start=lambda trial: progress.start(trial.run_name),
+    )
+    interrupted = stopped = False
     try:
+        try:
+            _log_experiment_files(tracker, parent_id, loaded, trials)
+        except Exception as exc:
+            raise TrackingError(
+                f"cannot write the parent run's artifacts to the store "
+                f"({type(exc).__name__}: {exc}); check the artifact location "
+                f"(tracking.artifact_location) and its permissions"
+            ) from None
+        tracker.log(
+            parent_id, tags={DIRECTIONS_TAG: json.dumps(directions_of(experiment, registry))}
+        )
         with progress:
-            for trial in trials:
-                if trial.hash in done:
-                    results.append(
-                        TrialResult(trial, "SKIPPED", run_id=done[trial.hash].info.run_id)
-                    )
-                    progress.advance("SKIPPED")
-                    continue
-                progress.start(trial.run_name)
-                result = _run_trial(trial, context, parent_id, param_union, plugins)
-                results.append(result)
+            for _skipped in range(len(trials) - len(pending)):
+                progress.advance("SKIPPED")
+            for result in executor.run(pending, execution):
+                results[result.trial.index] = result
                 progress.advance(result.status)
-                if trial.dataset_key not in {t.dataset_key for t in trials[trial.index + 1 :]}:
-                    built.pop(trial.dataset_key, None)
     except KeyboardInterrupt:
         interrupted = True
         _ignore_further_interrupts()
+        executor.close()
         tracker.kill_unfinished(parent_id)
         raise
+    except BaseException:
+        stopped = True
+        executor.close()
+        # A store that refuses everything must not hide the error that stopped the grid.
+        with contextlib.suppress(Exception):
+            end_unfinished(tracker, parent_id, "FAILED")
+        raise
     finally:
-        if not interrupted:
+        ordered = [results[index] for index in sorted(results)]
+        if stopped:
+            with contextlib.suppress(Exception):
+                _log_summary(tracker, parent_id, experiment, registry, trials)
+            with contextlib.suppress(Exception):
+                tracker.end_run(parent_id, "FAILED")
+        elif not interrupted:
             _log_summary(tracker, parent_id, experiment, registry, trials)
-            statuses = {r.status for r in results}
-            tracker.end_run(parent_id, "FAILED" if "FAILED" in statuses else "FINISHED")
-        plugins.hook.after_experiment(experiment=experiment, results=results)
+            failed = "FAILED" in {r.status for r in ordered}
+            tracker.end_run(parent_id, "FAILED" if failed else "FINISHED")
+        plugins.hook.after_experiment(experiment=experiment, results=ordered)
     return ExperimentResult(
-        experiment.name, uri, tracker.experiment_id, parent_id, results, interrupted
+        experiment.name, uri, tracker.experiment_id, parent_id, ordered, interrupted
+    )
+
+
+def _job(
+    loaded: LoadedExperiment,
+    options: RunOptions,
+    shipped: tuple[Any, ...],
+    uri: str,
+    tracker: Any,
+    parent_id: str,
+    param_union: list[str],
+    device: Any,
+) -> Any:
+    """The invocation as plain data, for workers in other processes or on other machines;
+    ``shipped`` holds the in-process plugins as references and the folders they import from."""
+    from clusterlab.executors.base import TrialJob, absolute_store_uri
+
+    extra, roots = shipped or ((), ())
+    autoload = options.autoload_plugins
+    return TrialJob(
+        raw=loaded.raw,
+        base_dir=str(loaded.base_dir),
+        tracking_uri=absolute_store_uri(uri),
+        experiment_name=loaded.experiment.name,
+        experiment_id=tracker.experiment_id,
+        parent_run_id=parent_id,
+        param_union=tuple(param_union),
+        device=str(device),
+        autoload_plugins=(not autoload_disabled()) if autoload is None else autoload,
+        blocked_plugins=tuple(sorted({*options.blocked_plugins, *blocked_from_env()})),
+        extra_plugins=extra,
+        python_path=roots,
     )
 
 
@@ -210,6 +336,9 @@ class _TrialContext:
     device: Any
     device_label: str
     built: dict[DatasetKey, Any]
+    # Told the run id before fitting, so that a worker's parent can close the run should
+    # the worker die.
+    on_run_started: Callable[[Trial, str], None] | None = None
 
 
 def _param_union(trials: list[Trial]) -> list[str]:
@@ -258,6 +387,8 @@ def _run_trial(
     params = {key: params.get(key, NOT_APPLICABLE) for key in param_union}
     result = TrialResult(trial, "RUNNING", run_id=run_id)
     try:
+        if ctx.on_run_started is not None:
+            ctx.on_run_started(trial, run_id)
         ctx.tracker.log(run_id, params=params)
         ctx.tracker.log_dataset(
             run_id,
@@ -445,7 +576,7 @@ def _log_experiment_files(
     )
     grid = [{"index": t.index, "hash": t.hash, "run_name": t.run_name, **t.config} for t in trials]
     tracker.log_text(run_id, json.dumps(grid, indent=1, default=repr), "experiment/trials.json")
-    tracker.log(run_id, params={"n_trials": len(trials)})
+    tracker.log(run_id, tags={"clusterlab.n_trials": str(len(trials))})
 
 
 def _log_summary(

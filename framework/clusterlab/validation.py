@@ -214,6 +214,8 @@ def check_against_plugins(
                 ("plots", p_index), f"unknown plot '{plot}'" + suggest(plot, registry.names("plot"))
             )
 
+    _check_executor(report, registry, experiment.executor)
+
     total = count_trials(experiment)
     if total > max_trials:
         problems.append(
@@ -249,6 +251,33 @@ def _check_component(report, registry: Registry, kind: str, location: Location, 
     if missing:
         report(location, f"{kind} '{entry.name}' needs parameter(s) {missing}")
     return entry
+
+
+def _check_executor(report, registry: Registry, spec) -> None:
+    """The executor's name, option names, and values (its constructor checks them)."""
+    from clusterlab.executors.base import DEFAULT_EXECUTOR, executor_class
+    from clusterlab.registry import introspect_params
+
+    cls = executor_class(spec.name, registry)
+    if cls is None:
+        names = {*registry.names("executor"), DEFAULT_EXECUTOR}
+        report(("executor", "name"), f"unknown executor '{spec.name}'" + suggest(spec.name, names))
+        return
+    params, _context, accepts_any = introspect_params("executor", cls)
+    unknown = [key for key in spec.options if not accepts_any and key not in params]
+    for key in unknown:
+        report(
+            ("executor", key),
+            f"executor '{spec.name}' has no option '{key}'"
+            + (suggest(key, params) if params else "; it takes no options"),
+        )
+    if unknown:
+        return
+    try:
+        cls(**spec.options)
+    except Exception as exc:
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        report(("executor",), f"executor '{spec.name}': {message}")
 
 
 def _check_keys(report, entry: PluginEntry, location: Location, params: dict, what: str) -> None:

@@ -28,12 +28,18 @@ metrics: [silhouette]
 """
 
 
-def run_cli(*args: str, cwd: Path, extra_path: Path | None = None, timeout: float = 300):
-    """Run ``clusterlab`` in a subprocess; ``extra_path`` is put on ``PYTHONPATH``."""
+def clean_env(extra_path: Path | None = None) -> dict[str, str]:
+    """This environment without a tracking URI (each test names its own store)."""
     env = dict(os.environ)
     env.pop("MLFLOW_TRACKING_URI", None)
     if extra_path is not None:
         env["PYTHONPATH"] = os.pathsep.join([str(extra_path), env.get("PYTHONPATH", "")])
+    return env
+
+
+def run_cli(*args: str, cwd: Path, extra_path: Path | None = None, timeout: float = 300):
+    """Run ``clusterlab`` in a subprocess; ``extra_path`` is put on ``PYTHONPATH``."""
+    env = clean_env(extra_path)
     return subprocess.run(
         [sys.executable, "-m", "clusterlab.cli", *args],
         capture_output=True,
@@ -47,6 +53,7 @@ def run_cli(*args: str, cwd: Path, extra_path: Path | None = None, timeout: floa
 def install_fake_distribution(site: Path, name: str, module_source: str) -> None:
     """Put a distribution with a ``clusterlab`` entry point ``name`` into folder ``site``."""
     module = f"{name}_plugin"
+    site.mkdir(parents=True, exist_ok=True)
     (site / f"{module}.py").write_text(textwrap.dedent(module_source))
     info = site / f"{name}_dist-1.2.3.dist-info"
     info.mkdir(parents=True)

@@ -11,6 +11,8 @@ import time
 import pytest
 from mlflow.tracking import MlflowClient
 
+from tests.reliability.conftest import clean_env
+
 GRID = """\
 name: interrupted
 device: cpu
@@ -45,6 +47,7 @@ def test_interrupt_then_rerun_completes_exactly_the_missing_trials(tmp_path, sig
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        env=clean_env(),
     )
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline:
@@ -73,6 +76,7 @@ def test_interrupt_then_rerun_completes_exactly_the_missing_trials(tmp_path, sig
         capture_output=True,
         text=True,
         timeout=600,
+        env=clean_env(),
     )
     assert rerun.returncode == 0, rerun.stderr
     assert f"{20 - len(done)} finished" in rerun.stdout

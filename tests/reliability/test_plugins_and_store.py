@@ -8,7 +8,7 @@ import sys
 
 from mlflow.tracking import MlflowClient
 
-from tests.reliability.conftest import SMALL, install_fake_distribution, run_cli
+from tests.reliability.conftest import SMALL, clean_env, install_fake_distribution, run_cli
 
 BROKEN = "raise ImportError('needs a library that is not installed')\n"
 FAILING_FIT = """
@@ -56,7 +56,7 @@ def test_plugin_that_fails_to_import_is_listed_broken_and_the_rest_work(workdir)
 def test_plugin_raising_in_fit_fails_only_its_trials(workdir):
     site = workdir / "site"
     install_fake_distribution(site, "flaky", FAILING_FIT)
-    text = SMALL + "  - name: always_fails\n"
+    text = SMALL.replace("metrics:", "  - name: always_fails\nmetrics:")
     (workdir / "small.yaml").write_text(text)
     result = run_cli("run", "small.yaml", cwd=workdir, extra_path=site)
     assert result.returncode == 1
@@ -85,15 +85,51 @@ def test_unwritable_store_is_reported_before_any_trial(workdir):
     assert f"cannot use the MLflow tracking store '{uri}'" in result.stderr
 
 
+UNSAVABLE_PLOT = """
+from matplotlib.figure import Figure
+from clusterlab import hookimpl
+
+class UnsavableFigure(Figure):
+    def savefig(self, *args, **kwargs):
+        raise OSError("No space left on device")
+
+def unsavable(trial):
+    figure = UnsavableFigure()
+    figure.add_subplot().plot([0, 1])
+    return figure
+
+@hookimpl
+def register_plots(register):
+    register("unsavable", unsavable)
+"""
+
+
 def test_artifact_that_cannot_be_written_fails_the_trial_visibly(workdir):
+    site = workdir / "site"
+    install_fake_distribution(site, "unsavable", UNSAVABLE_PLOT)
+    (workdir / "small.yaml").write_text(SMALL + "plots: [unsavable]\n")
+    result = run_cli("run", "small.yaml", cwd=workdir, extra_path=site)
+    assert result.returncode == 1
+    assert "2 failed" in result.stdout
+    assert "No space left on device" in result.stderr
+    store = f"sqlite:///{workdir / 'mlflow.db'}"
+    assert statuses(store, "small") == ["FAILED", "FAILED"]
+
+
+def test_unwritable_artifact_store_stops_before_any_trial(workdir):
     blocker = workdir / "artifacts-file"
     blocker.write_text("a file where the artifact folder should be")
     text = SMALL + f"tracking:\n  artifact_location: {blocker / 'inner'}\n"
     (workdir / "small.yaml").write_text(text)
     result = run_cli("run", "small.yaml", cwd=workdir)
-    assert result.returncode == 1
-    assert "2 failed" in result.stdout
-    assert statuses(f"sqlite:///{workdir / 'mlflow.db'}", "small") == ["FAILED", "FAILED"]
+    assert result.returncode == 2
+    assert "cannot write the parent run's artifacts" in result.stderr
+    assert "Traceback" not in result.stderr
+    client = MlflowClient(tracking_uri=f"sqlite:///{workdir / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("small")
+    runs = client.search_runs([experiment.experiment_id])
+    assert runs and not [r for r in runs if r.info.status == "RUNNING"]
+    assert statuses(f"sqlite:///{workdir / 'mlflow.db'}", "small") == []
 
 
 def test_two_runs_started_together_on_a_fresh_store_both_finish(workdir):
@@ -106,6 +142,7 @@ def test_two_runs_started_together_on_a_fresh_store_both_finish(workdir):
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
+            env=clean_env(),
         )
         for name in ("small.yaml", "other.yaml")
     ]

@@ -1,0 +1,301 @@
+"""Runs trials on worker processes of this machine, one device per worker where devices are given.
+
+Each worker is a spawned process that rebuilds the experiment from the job once and then
+takes one trial at a time over a pipe. A worker that dies fails or retries only the trial
+it was running, and another worker takes its place.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import traceback
+from collections import deque
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from clusterlab.executors.base import ExecutionContext, TrialExecutor, TrialJob, WorkerError
+
+if TYPE_CHECKING:
+    from clusterlab.grid import Trial
+    from clusterlab.runner import TrialResult
+
+DEFAULT_WORKERS = 2
+# How long the parent waits for a message before it checks on its workers again.
+_POLL_S = 1.0
+_STOP_TIMEOUT_S = 5.0
+
+
+class ProcessesExecutor(TrialExecutor):
+    """Runs trials on worker processes of this machine.
+
+    Args:
+        workers: how many processes; by default one per device in ``devices``, else 2.
+        devices: one device per worker, in turn (``[cuda:0, cuda:1]``); each trial's
+            ``device`` param records its worker's. By default every worker uses the
+            experiment's ``device``.
+        threads_per_worker: torch's CPU threads in each worker; by default the CPUs of
+            this machine shared out between the workers.
+        retries: further tries for a trial whose worker died (default 1).
+    """
+
+    def __init__(
+        self,
+        workers: int | None = None,
+        devices: list[str] | None = None,
+        threads_per_worker: int | None = None,
+        retries: int = 1,
+    ) -> None:
+        from clusterlab.device import DEVICE_PATTERN
+
+        if devices is not None:
+            if isinstance(devices, str) or not devices:
+                raise ValueError("devices is a non-empty list, e.g. [cuda:0, cuda:1]")
+            for device in devices:
+                if not DEVICE_PATTERN.match(str(device).strip().lower()) or device == "auto":
+                    raise ValueError(
+                        f"unknown device '{device}' in devices: use cpu, cuda:N or mps"
+                    )
+        _check_count("workers", workers, allow_none=True)
+        _check_count("threads_per_worker", threads_per_worker, allow_none=True)
+        _check_count("retries", retries, minimum=0)
+        self.devices = [str(d).strip().lower() for d in devices] if devices else None
+        self.workers = workers or (len(self.devices) if self.devices else DEFAULT_WORKERS)
+        self.threads_per_worker = threads_per_worker or max(1, _cpu_count() // self.workers)
+        self.retries = retries
+        self._slots: list[_Slot] = []
+        self._job: TrialJob | None = None
+
+    def trial_device(self, requested: str) -> str:
+        """The experiment's device; with ``devices``, the first of them, which must be of
+        the type the experiment asks for (every worker's device must exist here)."""
+        from clusterlab.device import resolve_device
+        from clusterlab.errors import ExperimentError
+
+        if not self.devices:
+            return str(resolve_device(requested))
+        resolved = [resolve_device(device) for device in self.devices]
+        types = {device.type for device in resolved}
+        if len(types) > 1:
+            raise ExperimentError(
+                f"executor devices {self.devices} mix device types; list devices of one type"
+            )
+        if requested != "auto" and requested.split(":")[0] not in types:
+            raise ExperimentError(
+                f"the experiment runs on '{requested}' but the executor's devices are "
+                f"{self.devices}; set device: auto, or list devices of that type"
+            )
+        return str(resolved[0])
+
+    def run(self, trials: Sequence[Trial], context: ExecutionContext) -> Iterator[TrialResult]:
+        """Hand trials to idle workers and yield each result as it comes back."""
+        from multiprocessing.connection import wait
+
+        from clusterlab.executors.faults import Attempts, lost_result, mark_lost
+
+        # The workers rebuild their data; the runner's copy would only take memory.
+        context.datasets.clear()
+        if not trials:
+            return
+        queue: deque[Trial] = deque(trials)
+        attempts = Attempts(self.retries)
+        self.warm_up()
+        self._job = context.job
+        for slot in self._slots:
+            slot.send(context.job)
+        remaining = len(trials)
+        while remaining:
+            for slot in self._slots:
+                if slot.trial is None and queue and slot.alive:
+                    slot.assign(queue.popleft())
+            ready = wait([s.connection for s in self._slots if s.alive], timeout=_POLL_S)
+            for slot in self._slots:
+                if not slot.alive:
+                    continue
+                if slot.connection in ready:
+                    try:
+                        message = slot.connection.recv()
+                    except (EOFError, OSError):
+                        message = None
+                    if message is not None:
+                        result = self._handle(slot, message, context)
+                        if result is not None:
+                            remaining -= 1
+                            yield result
+                        continue
+                elif slot.process.is_alive():
+                    continue
+                # The pipe closed or the process is gone: the worker died.
+                trial, run_id = slot.trial, slot.run_id
+                reason = slot.death_reason()
+                slot.stop()
+                if not slot.ready:
+                    raise WorkerError(
+                        f"{reason.removesuffix(' while running this trial')} before it was "
+                        f"ready; a script that runs experiments on worker processes must "
+                        f'start them under `if __name__ == "__main__":`'
+                    )
+                self._slots[slot.index] = self._start(slot.index)
+                if trial is None:
+                    continue
+                lost_id = mark_lost(
+                    context.tracker, context.job.parent_run_id, trial, run_id, reason
+                )
+                if attempts.lost(trial):
+                    queue.appendleft(trial)
+                else:
+                    remaining -= 1
+                    yield lost_result(trial, lost_id, reason, context.plugins)
+
+    def _handle(self, slot: _Slot, message: tuple, context: ExecutionContext) -> TrialResult | None:
+        kind = message[0]
+        if kind == "ready":
+            slot.ready = True
+            return None
+        if kind == "started":
+            slot.run_id = message[2]
+            if slot.trial is not None:
+                context.on_start(slot.trial)
+            return None
+        if kind == "done":
+            slot.trial, slot.run_id = None, None
+            return message[2]
+        raise WorkerError(
+            f"worker {slot.index} ({slot.device or 'default device'}) failed:\n{message[2]}"
+        )
+
+    def warm_up(self) -> None:
+        """Start the worker processes: they import torch and MLflow, then wait for the job."""
+        if not self._slots:
+            self._slots = [self._start(index) for index in range(self.workers)]
+
+    def _start(self, index: int) -> _Slot:
+        import multiprocessing
+
+        spawn = multiprocessing.get_context("spawn")
+        parent_end, child_end = spawn.Pipe()
+        device = self.devices[index % len(self.devices)] if self.devices else None
+        process = spawn.Process(
+            target=_worker_main,
+            args=(child_end, device, self.threads_per_worker),
+            name=f"clusterlab-worker-{index}",
+            daemon=True,
+        )
+        process.start()
+        child_end.close()
+        slot = _Slot(index, device, process, parent_end)
+        if self._job is not None:
+            slot.send(self._job)
+        return slot
+
+    def close(self) -> None:
+        """Stop every worker: ask politely, then terminate those still running."""
+        for slot in self._slots:
+            slot.stop()
+        self._slots = []
+        self._job = None
+
+
+@dataclass
+class _Slot:
+    """One worker process, and the trial it is running."""
+
+    index: int
+    device: str | None
+    process: Any
+    connection: Any
+    trial: Trial | None = None
+    run_id: str | None = None
+    alive: bool = True
+    ready: bool = False
+
+    def assign(self, trial: Trial) -> None:
+        """Send ``trial`` to this worker."""
+        self.trial, self.run_id = trial, None
+        self.send(trial)
+
+    def send(self, message: Any) -> None:
+        """Send a message; where the worker is gone, the main loop sees its pipe closed."""
+        with contextlib.suppress(OSError):
+            self.connection.send(message)
+
+    def death_reason(self) -> str:
+        """Why this worker is gone, for the tag on the run it left behind."""
+        self.process.join(timeout=_STOP_TIMEOUT_S)
+        code = self.process.exitcode
+        how = f"killed by signal {-code}" if code is not None and code < 0 else f"exit code {code}"
+        where = f" on {self.device}" if self.device else ""
+        return f"worker process {self.process.pid}{where} died ({how}) while running this trial"
+
+    def stop(self) -> None:
+        """End the worker process and close its pipe."""
+        if not self.alive:
+            return
+        self.alive = False
+        with contextlib.suppress(OSError):
+            self.connection.send(None)
+        if self.trial is not None and self.process.is_alive():
+            self.process.terminate()  # it is mid-trial: do not wait for the fit to end
+        self.process.join(timeout=_STOP_TIMEOUT_S)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join()
+        self.connection.close()
+
+
+def _worker_main(connection: Any, device: str | None, threads: int) -> None:
+    """A worker process: take the job, then trials, from the pipe until told to stop or the
+    parent is gone."""
+    # Ctrl-C in a terminal reaches the whole process group; the parent decides what stops.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    import importlib
+
+    import torch
+
+    from clusterlab.executors.worker import run_trial
+
+    # The heavy imports happen while the parent still prepares the grid.
+    for module in ("mlflow.tracking", "clusterlab.runner", "clusterlab.data"):
+        importlib.import_module(module)
+
+    torch.set_num_threads(threads)
+    connection.send(("ready",))
+    try:
+        job = connection.recv()
+    except (EOFError, OSError):
+        return
+    if job is None:
+        return
+
+    def started(trial: Trial, run_id: str) -> None:
+        connection.send(("started", trial.index, run_id))
+
+    while True:
+        try:
+            trial = connection.recv()
+        except (EOFError, OSError):
+            return
+        if trial is None:
+            return
+        try:
+            result = run_trial(job, trial, device=device, on_run_started=started)
+        except BaseException:
+            connection.send(("error", trial.index, traceback.format_exc()))
+            return
+        connection.send(("done", trial.index, result))
+
+
+def _cpu_count() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+def _check_count(name: str, value: Any, *, minimum: int = 1, allow_none: bool = False) -> None:
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{name} must be a whole number of at least {minimum}, got {value!r}")

@@ -1,0 +1,1 @@
+"""Built-in executors: in this process, on worker processes, and on Ray."""
