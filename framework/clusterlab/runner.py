@@ -116,6 +116,14 @@ def prepare(
     )
     check_against_plugins(loaded, plugins.registry, max_trials=options.max_trials)
     trials = expand_trials(loaded.experiment, plugins.registry)
+    # The device's type is part of each trial's hash, so resolve it here: a dry run then
+    # lists the hashes a run logs, and a device that is missing fails validation.
+    from clusterlab.executors.base import create_executor
+
+    executor = create_executor(loaded.experiment.executor, plugins.registry)
+    device = executor.trial_device(loaded.experiment.device)
+    for trial in trials:
+        trial.device = device
     return loaded, plugins, trials
 
 
