@@ -66,53 +66,8 @@ def make_generator(random_state: Any, device: torch.device) -> torch.Generator:
     return generator
 
 
-def validate_fit_input(
-    estimator: Any, X: Any, device: torch.device, *, ensure_min_samples: int = 1
-) -> tuple[torch.Tensor, bool]:
-    """Check ``X`` as scikit-learn's ``validate_data`` does and return it as a float tensor.
-
-    Numpy-like input goes through ``validate_data`` itself (so sparse, complex, object,
-    NaN and 1-D input are rejected with scikit-learn's messages); a torch tensor is
-    checked here, without a copy to the host. Sets ``n_features_in_``. Returns the 2-D
-    float32/float64 tensor on ``device`` and whether the input was a tensor.
-    """
-    if not isinstance(X, torch.Tensor):
-        from sklearn.utils.validation import validate_data
-
-        array = validate_data(
-            estimator, X, dtype=[np.float64, np.float32], ensure_min_samples=ensure_min_samples
-        )
-        if not array.flags.writeable:
-            # torch cannot wrap a read-only buffer (a memory map, say) without a warning.
-            array = array.copy()
-        return as_float_tensor(array, device)
-    if X.ndim != 2:
-        raise ValueError(
-            f"Expected 2D array, got {X.ndim}D tensor instead. Reshape your data either "
-            "using X.reshape(-1, 1) if your data has a single feature or X.reshape(1, -1) "
-            "if it contains a single sample."
-        )
-    if X.is_complex():
-        raise ValueError("Complex data not supported")
-    if X.shape[0] < ensure_min_samples:
-        raise ValueError(
-            f"Found array with {X.shape[0]} sample(s) (shape={tuple(X.shape)}) while a "
-            f"minimum of {ensure_min_samples} is required."
-        )
-    if X.shape[1] < 1:
-        raise ValueError(
-            f"Found array with 0 feature(s) (shape={tuple(X.shape)}) while a minimum of 1 "
-            "is required."
-        )
-    tensor, was_tensor = as_float_tensor(X, device)
-    if not bool(torch.isfinite(tensor).all()):
-        raise ValueError("Input X contains NaN or infinity.")
-    estimator.n_features_in_ = int(tensor.shape[1])
-    return tensor, was_tensor
-
-
 def validate_input(
-    estimator: Any, X: Any, device: torch.device, *, reset: bool
+    estimator: Any, X: Any, device: torch.device, *, reset: bool, ensure_min_samples: int = 1
 ) -> tuple[torch.Tensor, bool]:
     """Check ``X`` as scikit-learn estimators do and return it as a float tensor on ``device``.
 
@@ -122,11 +77,18 @@ def validate_input(
     compares against it (predict). Returns the tensor and whether the input was a tensor.
     """
     if isinstance(X, torch.Tensor):
-        tensor = _check_tensor(estimator, X, reset=reset)
+        tensor = _check_tensor(estimator, X, reset=reset, ensure_min_samples=ensure_min_samples)
         return tensor.to(device), True
     from sklearn.utils.validation import validate_data
 
-    array = validate_data(estimator, X, dtype=[np.float64, np.float32], order="C", reset=reset)
+    array = validate_data(
+        estimator,
+        X,
+        dtype=[np.float64, np.float32],
+        order="C",
+        reset=reset,
+        ensure_min_samples=ensure_min_samples,
+    )
     with warnings.catch_warnings():
         # Read-only arrays (memory maps) are never written to, so sharing them is safe.
         warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
@@ -134,16 +96,18 @@ def validate_input(
     return tensor.to(device), False
 
 
-def _check_tensor(estimator: Any, X: torch.Tensor, *, reset: bool) -> torch.Tensor:
+def _check_tensor(
+    estimator: Any, X: torch.Tensor, *, reset: bool, ensure_min_samples: int = 1
+) -> torch.Tensor:
     name = type(estimator).__name__
     if X.is_complex():
         raise ValueError("Complex data not supported")
     if X.ndim != 2:
         raise ValueError(f"Expected a 2D tensor, got a {X.ndim}D tensor instead.")
-    if X.shape[0] < 1:
+    if X.shape[0] < ensure_min_samples:
         raise ValueError(
-            f"Found array with 0 sample(s) (shape={tuple(X.shape)}) while a "
-            f"minimum of 1 is required by {name}."
+            f"Found array with {X.shape[0]} sample(s) (shape={tuple(X.shape)}) while a "
+            f"minimum of {ensure_min_samples} is required by {name}."
         )
     if X.shape[1] < 1:
         raise ValueError(

@@ -12,7 +12,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from threadpoolctl import threadpool_limits
 
 from clusterlab.device import memory_budget, total_memory
-from clusterlab_algorithms._common import resolve_estimator_device, to_output, validate_fit_input
+from clusterlab_algorithms._common import resolve_estimator_device, to_output, validate_input
 from clusterlab_algorithms._linkage_chain import matrix_chain, ward_centroid_chain
 from clusterlab_algorithms._linkage_matrix import SQUARED, distance_matrix
 from clusterlab_algorithms._linkage_rnn import reciprocal_merges
@@ -102,7 +102,7 @@ class AgglomerativeClustering(ClusterMixin, BaseEstimator):
                 "other needs to be None."
             )
         device = resolve_estimator_device(self.device, X)
-        data, as_tensor = validate_fit_input(self, X, device, ensure_min_samples=2)
+        data, as_tensor = validate_input(self, X, device, reset=True, ensure_min_samples=2)
         if self.n_clusters is not None and self.n_clusters > data.shape[0]:
             raise ValueError(
                 f"Cannot extract more clusters than samples: {self.n_clusters} clusters were "

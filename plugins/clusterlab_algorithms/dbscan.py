@@ -11,7 +11,7 @@ from sklearn.base import BaseEstimator, ClusterMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from clusterlab.device import memory_budget
-from clusterlab_algorithms._common import resolve_estimator_device, to_output, validate_fit_input
+from clusterlab_algorithms._common import resolve_estimator_device, to_output, validate_input
 from clusterlab_algorithms._neighbors import (
     METRICS,
     BruteIndex,
@@ -78,7 +78,7 @@ class DBSCAN(ClusterMixin, BaseEstimator):
     def fit(self, X: Any, y: Any = None) -> DBSCAN:
         """Cluster ``X`` (numpy array or torch tensor, ``n x d``); ``y`` is ignored."""
         device = resolve_estimator_device(self.device, X)
-        data, as_tensor = validate_fit_input(self, X, device)
+        data, as_tensor = validate_input(self, X, device, reset=True)
         with torch.no_grad():
             labels, core = dbscan_labels(data, self.eps, self.min_samples, self.metric)
         core_ids = torch.nonzero(core).flatten()
