@@ -151,3 +151,23 @@ def test_two_runs_started_together_on_a_fresh_store_both_finish(workdir):
     store = f"sqlite:///{workdir / 'mlflow.db'}"
     assert statuses(store, "small") == ["FINISHED", "FINISHED"]
     assert statuses(store, "other") == ["FINISHED", "FINISHED"]
+
+
+MALFORMED = """
+from clusterlab import hookimpl
+
+@hookimpl
+def register_metrics(register):
+    register("no_direction", lambda X, labels, y, estimator: 0.0)
+"""
+
+
+def test_malformed_registration_is_listed_broken_with_a_message_for_its_author(workdir):
+    site = workdir / "site"
+    install_fake_distribution(site, "sloppy", MALFORMED)
+    data = json.loads(run_cli("plugins", "--json", cwd=workdir, extra_path=site).stdout)
+    broken = {item["plugin"]: item for item in data["broken"]}
+    assert broken["sloppy"]["distribution"] == "sloppy-dist"
+    assert "without greater_is_better" in broken["sloppy"]["error"]
+    assert not any(row["name"] == "no_direction" for row in data["registered"])
+    assert run_cli("run", "small.yaml", cwd=workdir, extra_path=site).returncode == 0
