@@ -364,7 +364,8 @@ def _child_or_note(
     try:
         return peak_in_child(impl, path, params, device)
     except (RuntimeError, subprocess.TimeoutExpired, ValueError) as why:
-        row.notes.append(f"{impl.name} not measured in a child: {str(why)[-300:]}")
+        lines = [line.strip() for line in str(why).splitlines() if line.strip()]
+        row.notes.append(f"{impl.name} not measured in a child: {lines[-1] if lines else why}")
         return None
 
 
