@@ -397,7 +397,6 @@ def _run_trial(
     try:
         if ctx.on_run_started is not None:
             ctx.on_run_started(trial, run_id)
-        ctx.tracker.log(run_id, params=params)
         ctx.tracker.log_dataset(
             run_id,
             trial.dataset_label or trial.dataset,
@@ -419,7 +418,8 @@ def _run_trial(
         }
         undefined = _score(trial, ctx, data, labels, estimator, scores)
         undefined_tags = {f"clusterlab.undefined.{k}": v for k, v in undefined.items()}
-        ctx.tracker.log(run_id, metrics=scores, tags=undefined_tags)
+        # One request for params, scores and tags: each round trip costs a store commit.
+        ctx.tracker.log(run_id, params=params, metrics=scores, tags=undefined_tags)
         ctx.tracker.log_array(run_id, labels, "labels.npy")
         _plot(trial, ctx, run_id, data, labels, estimator, scores)
         result.scores, result.undefined = scores, undefined
@@ -433,15 +433,20 @@ def _run_trial(
         text = traceback.format_exc()
         result.status, result.error = "FAILED", f"{type(exc).__name__}: {exc}"
         _free_device_memory(ctx.device)
-        _record_failure(ctx.tracker, run_id, result.error, text)
+        _record_failure(ctx.tracker, run_id, result.error, text, params)
         plugins.hook.on_trial_error(trial=trial, error=exc)
     return result
 
 
-def _record_failure(tracker: Any, run_id: str, error: str, text: str) -> None:
-    """Mark a run FAILED with its traceback; a store that refuses the details still gets
-    the status, and one that refuses everything stops the grid (nothing is lost silently)."""
+def _record_failure(
+    tracker: Any, run_id: str, error: str, text: str, params: dict[str, Any]
+) -> None:
+    """Mark a run FAILED with its params and traceback; a store that refuses the details
+    still gets the status, and one that refuses everything stops the grid (nothing is
+    lost silently)."""
     try:
+        with contextlib.suppress(Exception):
+            tracker.log(run_id, params=params)  # already there if the failure came later
         tracker.log(run_id, tags={"clusterlab.error": error[:5000]})
         tracker.log_text(run_id, text, "error.txt")
     except Exception as exc:

@@ -127,6 +127,7 @@ def test_failing_trial_is_logged_failed_and_the_grid_goes_on(store):
     run = client.get_run(failed[0].run_id)
     assert run.info.status == "FAILED"
     assert "exploded on purpose" in run.data.tags["clusterlab.error"]
+    assert run.data.params["algorithm"] == "exploding"  # a failed run still says what it was
     text = client.download_artifacts(failed[0].run_id, "error.txt")
     with open(text) as handle:
         assert "Traceback" in handle.read()
