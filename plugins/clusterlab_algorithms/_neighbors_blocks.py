@@ -23,6 +23,10 @@ from clusterlab_algorithms._neighbors_grid import _merged_positions
 LEAF_SIZE = 256
 # Below this many data points one brute-force block is as fast.
 MIN_POINTS = 4 * LEAF_SIZE
+# Point-to-ball distances computed at once when bounding leaf pairs.
+_CHUNK_PAIRS = 1 << 22
+# A split keeps at least 1 / _SPLIT_CLAMP of its group on either side.
+_SPLIT_CLAMP = 10
 # Tiles below this many pairs are joined even when most of their pairs are wasted.
 _SMALL_TILE_PAIRS = 1 << 16
 
@@ -30,8 +34,11 @@ _SMALL_TILE_PAIRS = 1 << 16
 def kd_order(X: torch.Tensor, leaf_size: int) -> tuple[torch.Tensor, np.ndarray]:
     """A permutation of the rows of ``X`` in k-d tree order, and the leaves' start offsets.
 
-    Every level splits each group at its middle position after sorting it along the
-    coordinate where it is widest; all groups of a level are split at once.
+    Every level sorts each group along the coordinate where it is widest and splits it
+    at the middle of that coordinate's range (a sliding midpoint: sparse outliers end in
+    leaves of their own instead of widening every leaf), the split position clamped to
+    keep at least a tenth of the group on either side; all groups of a level are split
+    at once.
     """
     n = X.shape[0]
     device = X.device
@@ -52,8 +59,16 @@ def kd_order(X: torch.Tensor, leaf_size: int) -> tuple[torch.Tensor, np.ndarray]
         by_value = torch.argsort(value, stable=True)
         by_group = by_value[torch.argsort(group[by_value], stable=True)]
         order = order[by_group]
-        middles = (bounds[:-1] + bounds[1:]) // 2
-        bounds = np.unique(np.concatenate([bounds, middles]))
+        widest_low = low.gather(1, widest[:, None]).squeeze(1)
+        widest_high = high.gather(1, widest[:, None]).squeeze(1)
+        middle = (widest_low + widest_high) / 2
+        below = torch.zeros(n_groups, dtype=torch.int64, device=device)
+        below.index_add_(0, group, (value < middle[group]).to(torch.int64))
+        sizes = np.diff(bounds)
+        least = np.maximum(1, sizes // _SPLIT_CLAMP)
+        cut = np.clip(below.cpu().numpy(), least, sizes - least)
+        splits = (bounds[:-1] + cut)[sizes > leaf_size]
+        bounds = np.unique(np.concatenate([bounds, splits]))
     return order, bounds[:-1]
 
 
@@ -72,6 +87,8 @@ class BlockIndex:
         self.max_pairs = max_pairs
         self.ws = ws
         order, starts = kd_order(data, LEAF_SIZE)
+        # Queries given with these very ids are these points: their order is reused.
+        self._input_ids = data_ids
         self.data = data[order]
         self.data_ids = data_ids[order]
         self.data_sq = (self.data * self.data).sum(1)
@@ -88,12 +105,19 @@ class BlockIndex:
         """
         if queries.shape[0] == 0 or self.data.shape[0] == 0:
             return
-        order, starts = kd_order(queries, LEAF_SIZE)
-        queries, query_ids = queries[order], query_ids[order]
-        stops = np.append(starts[1:], queries.shape[0])
-        centers, radii = _balls(queries, starts)
-        gap = torch.cdist(centers, self.centers) - radii[:, None] - self.radii[None, :]
-        near = (gap <= self.reach).cpu().numpy()
+        if query_ids is self._input_ids:
+            queries, query_ids = self.data, self.data_ids
+            starts, stops = self.starts, self.stops
+            centers, radii = self.centers, self.radii
+        else:
+            order, starts = kd_order(queries, LEAF_SIZE)
+            queries, query_ids = queries[order], query_ids[order]
+            stops = np.append(starts[1:], queries.shape[0])
+            centers, radii = _balls(queries, starts)
+        # A pair within reach needs each point within reach of the other's leaf ball.
+        query_near = _points_near_balls(queries, starts, self.centers, self.radii, self.reach)
+        data_near = _points_near_balls(self.data, self.starts, centers, radii, self.reach)
+        near = (query_near & data_near.T).cpu().numpy()
         sizes = self.stops - self.starts
         for first, last in _group_leaves(near, stops - starts, sizes, self.max_pairs):
             leaves = np.flatnonzero(near[first : last + 1].any(0))
@@ -129,6 +153,33 @@ def _balls(points: torch.Tensor, starts: np.ndarray) -> tuple[torch.Tensor, torc
     radii.scatter_reduce_(0, leaf, spread, reduce="amax")
     # A little slack: the radius is rounded, and the bound must never cut a true pair.
     return centers, radii * (1 + 1e-6) + 1e-12
+
+
+def _points_near_balls(
+    points: torch.Tensor,
+    starts: np.ndarray,
+    centers: torch.Tensor,
+    radii: torch.Tensor,
+    reach: float,
+) -> torch.Tensor:
+    """``near[a, b]``: whether some point of leaf ``a`` comes within ``reach`` of ball ``b``.
+
+    Points are compared with the balls in chunks of ``_CHUNK_PAIRS`` distances.
+    """
+    n = points.shape[0]
+    n_leaves = len(starts)
+    sizes = np.diff(np.append(starts, n))
+    leaf = torch.from_numpy(np.repeat(np.arange(n_leaves), sizes)).to(points.device)
+    gap = torch.full(
+        (n_leaves, centers.shape[0]), torch.inf, dtype=points.dtype, device=points.device
+    )
+    rows = max(1, _CHUNK_PAIRS // max(1, centers.shape[0]))
+    for start in range(0, n, rows):
+        stop = min(start + rows, n)
+        chunk = torch.cdist(points[start:stop], centers) - radii[None, :]
+        index = leaf[start:stop, None].expand(-1, centers.shape[0])
+        gap.scatter_reduce_(0, index, chunk, reduce="amin")
+    return gap <= reach
 
 
 def _group_leaves(

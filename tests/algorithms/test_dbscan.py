@@ -175,7 +175,8 @@ def test_kd_order_is_a_permutation_into_small_leaves() -> None:
     assert sorted(order.tolist()) == list(range(len(X)))
     sizes = np.diff(np.append(starts, len(X)))
     assert sizes.max() <= 64
-    assert sizes.min() >= 32
+    # Splits slide to the middle of the range but keep a tenth of a group on each side.
+    assert sizes.min() >= 64 // 10
     # Leaves are compact: a leaf is far narrower than the whole data set.
     points = X[order]
     widths = [
