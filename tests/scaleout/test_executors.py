@@ -12,14 +12,11 @@ import importlib
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import threading
 import time
 import types
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -36,6 +33,7 @@ from clusterlab.executors.store_retry import LockRetryingClient, is_locked_error
 from clusterlab.plugins import build_plugins
 from clusterlab.runner import RunOptions, execute, prepare, run_experiment
 from tests.core import toy_plugin
+from tests.mlflow_server import started_mlflow_server
 
 ROOT = Path(__file__).resolve().parents[2]
 # The built-in executors' plugin module, registered in-process where autoloading is off.
@@ -484,73 +482,15 @@ def test_ray_worker_killed_mid_trial_is_marked_failed_and_retried(store, tmp_pat
 # --- the same grid on all three executors, each against a real MLflow server ---------------
 
 
-def free_port() -> int:
-    """A TCP port on the loopback interface that is free right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextlib.contextmanager
 def mlflow_server(folder: Path) -> Iterator[str]:
     """An ``mlflow server`` on a sqlite store in ``folder``, serving its artifacts; its URL."""
     folder.mkdir(parents=True, exist_ok=True)
-    port = free_port()
-    command = [
-        sys.executable,
-        "-m",
-        "mlflow",
-        "server",
-        "--backend-store-uri",
-        f"sqlite:///{folder / 'mlflow.db'}",
-        "--artifacts-destination",
-        str(folder / "artifacts"),
-        "--serve-artifacts",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--workers",
-        "1",
-    ]
-    log_path = folder / "server.log"
-    # The server's background job runner (several processes) has nothing to do here.
-    env = {
-        **os.environ,
-        "MLFLOW_DISABLE_TELEMETRY": "true",
-        "DO_NOT_TRACK": "true",
-        "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
-    }
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            command,
-            cwd=folder,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"mlflow server did not start:\n{log_path.read_text()[-3000:]}")
-            try:
-                with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except (urllib.error.URLError, OSError):
-                time.sleep(0.3)
-        yield url
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=20)
+    artifacts = ["--artifacts-destination", str(folder / "artifacts"), "--serve-artifacts"]
+    store = f"sqlite:///{folder / 'mlflow.db'}"
+    with started_mlflow_server(store, folder, folder / "server.log", artifacts) as server:
+        server.wait_until_up(timeout_s=120)
+        yield server.url
 
 
 @pytest.mark.e2e
