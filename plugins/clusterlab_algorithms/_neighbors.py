@@ -4,9 +4,9 @@ A *tile* pairs a group of query points with the data points that may be their ne
 and holds the ``Q x C`` blocks of distance scores and of the neighbour test. A query
 appears in one tile with all of its neighbours (or in none if no data point is within
 reach), so per-query reductions over a tile are final.
-The brute-force index here compares each query block with all data; the grid index in
-``_neighbors_grid`` compares it with the neighbouring cells only, the block index in
-``_neighbors_blocks`` with the nearby blocks only.
+The brute-force index here compares each query block with all data, the block index in
+``_neighbors_blocks`` with the nearby blocks only. (In up to three dimensions
+``_neighbors_grid`` lists the pairs within ``eps`` directly instead of in tiles.)
 """
 
 from __future__ import annotations

@@ -17,7 +17,6 @@ import numpy as np
 import torch
 
 from clusterlab_algorithms._neighbors import Metric, Tile, Workspace
-from clusterlab_algorithms._neighbors_grid import _merged_positions
 
 # Points per leaf: big enough for an efficient GEMM, small enough for tight balls.
 LEAF_SIZE = 256
@@ -207,3 +206,25 @@ def _group_leaves(
         first, union, n_q = leaf, near[leaf].copy(), int(q_sizes[leaf])
         useful = n_q * int(d_sizes[union].sum())
     yield first, len(q_sizes) - 1
+
+
+def _merged_positions(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """Sorted positions covered by the union of the ranges ``[lo, hi)``, each once."""
+    if lo.shape[0] == 1:
+        # One query cell: its ranges lie in different rows, so they are already disjoint.
+        return np.concatenate([np.arange(a, b) for a, b in zip(lo[0], hi[0], strict=True)])
+    lo = lo.ravel()
+    hi = hi.ravel()
+    keep = hi > lo
+    lo, hi = lo[keep], hi[keep]
+    if lo.size == 0:
+        return np.empty(0, dtype=np.int64)
+    order = np.argsort(lo, kind="stable")
+    lo, hi = lo[order], hi[order]
+    reach = np.maximum.accumulate(hi)
+    # A range starts a new run where it begins past everything covered so far.
+    starts = np.flatnonzero(lo[1:] > reach[:-1]) + 1
+    bounds = np.concatenate(([0], starts))
+    run_lo = lo[bounds]
+    run_hi = np.maximum.reduceat(hi, bounds)
+    return np.concatenate([np.arange(a, b) for a, b in zip(run_lo, run_hi, strict=True)])

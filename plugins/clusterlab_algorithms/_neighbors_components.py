@@ -124,3 +124,31 @@ def flatten(parent: torch.Tensor) -> torch.Tensor:
         if torch.equal(up, parent):
             return parent
         parent = up
+
+
+def union_flat(parent: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> None:
+    """:func:`union_edges` for a *flat* forest (every node points at its root), kept flat.
+
+    With the forest flat, an edge's roots are one lookup each, and after each round of
+    hooking the whole forest is flattened again by pointer jumping over all ``n`` nodes
+    (a few passes) instead of chasing the paths of every edge separately.
+    """
+    root_a, root_b = parent[a], parent[b]
+    apart = root_a != root_b
+    while bool(apart.any()):
+        root_a, root_b = root_a[apart], root_b[apart]
+        parent.scatter_reduce_(
+            0, torch.maximum(root_a, root_b), torch.minimum(root_a, root_b), reduce="amin"
+        )
+        _flatten_in_place(parent)
+        root_a, root_b = parent[root_a], parent[root_b]
+        apart = root_a != root_b
+
+
+def _flatten_in_place(parent: torch.Tensor) -> None:
+    """Point every node of ``parent`` straight at its root, in place."""
+    while True:
+        up = parent[parent]
+        if torch.equal(up, parent):
+            return
+        parent.copy_(up)

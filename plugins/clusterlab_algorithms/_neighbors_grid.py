@@ -1,22 +1,28 @@
-"""A uniform grid of cells of side ``eps`` for radius-neighbour tiles in low dimensions.
+"""Every pair of points within ``eps`` in low dimensions, listed once, from a grid of cells.
 
-Points are sorted by cell, with the first coordinate varying fastest, so the cells
-``(c0 - 1 .. c0 + 1, r)`` of one *row* ``r`` (all other coordinates fixed) are one
-contiguous range of the sorted data. A query cell's neighbours are then ``3^(d-1)``
-ranges, and a tile is a group of query cells (split when one cell alone is too big)
-compared densely with the union of their ranges. Euclidean and manhattan balls both lie
-inside the ``3^d`` neighbouring cells, so no neighbour is missed.
+Points are sorted by the cell of side ``eps`` they fall in, with the first coordinate
+varying fastest, so the cells ``(c0 - 1 .. c0 + 1, r)`` of one *row* ``r`` (all other
+coordinates fixed) are one contiguous range of the sorted points. Euclidean and
+manhattan balls of radius ``eps`` lie inside the ``3^d`` neighbouring cells, so a
+point's neighbours lie in ``3^(d-1)`` ranges. Each unordered pair is taken once: from
+the point that comes first in the sorted order, whose later neighbours lie in the rest
+of its own row and in the ``(3^(d-1) - 1) / 2`` rows with larger keys.
+
+Candidate pairs are generated, measured and filtered in chunks of a bounded size, so
+the work is the candidate pairs alone (no padding to dense blocks), every operation is
+vectorised over a whole chunk, and memory stays ``O(n)`` plus one chunk.
 """
 
 from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator
+from typing import NamedTuple
 
 import numpy as np
 import torch
 
-from clusterlab_algorithms._neighbors import Metric, Tile, Workspace
+from clusterlab_algorithms._neighbors import Metric
 
 # Beyond three features the 3^d neighbouring cells cost more than they save.
 GRID_MAX_DIM = 3
@@ -25,9 +31,13 @@ _MAX_KEY = 1 << 62
 # Cells a little wider than eps keep pairs at distance exactly eps within one cell step
 # despite rounding in the cell coordinates.
 _SIDE_SLACK = 1e-9
-# Below this many pairs the fixed cost of a tile (a few hundred microseconds of
-# dispatch) outweighs the wasted comparisons of joining query cells.
-_SMALL_TILE_PAIRS = 1 << 16
+# Bytes one candidate pair takes while a chunk is measured: two int64 positions, the
+# index arithmetic that builds them, the gathered coordinates and the mask.
+_BYTES_PER_CANDIDATE = 64
+# Candidate pairs per chunk. On the CPU a chunk of a few MB stays in cache and a few
+# hundred chunks cost little dispatch; a GPU wants big launches.
+CPU_CHUNK_PAIRS = 1 << 18
+CUDA_CHUNK_PAIRS = 1 << 25
 
 
 class Lattice:
@@ -64,131 +74,108 @@ def grid_applies(metric: Metric, n_features: int) -> bool:
     return metric.name in ("euclidean", "manhattan") and n_features <= GRID_MAX_DIM
 
 
-class GridIndex:
-    """Data points sorted by cell; tiles compare query cells with their neighbouring cells."""
+def chunk_pairs(budget_bytes: int, device: torch.device) -> int:
+    """Candidate pairs one chunk may hold within ``budget_bytes`` on ``device``."""
+    cap = CUDA_CHUNK_PAIRS if device.type == "cuda" else CPU_CHUNK_PAIRS
+    return max(1, min(cap, budget_bytes // _BYTES_PER_CANDIDATE))
+
+
+class PairChunk(NamedTuple):
+    """Pairs within ``eps``: positions in :attr:`GridPairs.ids` order, ``first < second``.
+
+    ``score`` orders a point's neighbours by distance: the squared euclidean or the
+    manhattan distance.
+    """
+
+    first: torch.Tensor
+    second: torch.Tensor
+    score: torch.Tensor
+
+
+class GridPairs:
+    """The pairs of points within ``eps`` of each other, in chunks; points sorted by cell."""
 
     def __init__(
-        self,
-        data: torch.Tensor,
-        data_ids: torch.Tensor,
-        metric: Metric,
-        lattice: Lattice,
-        max_pairs: int,
-        ws: Workspace,
+        self, points: torch.Tensor, metric: Metric, lattice: Lattice, max_pairs: int
     ) -> None:
-        self.metric = metric
-        self.ws = ws
-        self.lattice = lattice
-        self.max_pairs = max_pairs
-        keys = lattice.keys(data)
-        order = torch.argsort(keys, stable=True)
-        self.data = data[order]
-        self.data_ids = data_ids[order]
-        self.keys_np = keys[order].cpu().numpy()
+        """Sort ``points`` by cell and plan chunks of at most ``max_pairs`` candidate pairs.
 
-    def tiles(self, queries: torch.Tensor, query_ids: torch.Tensor) -> Iterator[Tile]:
-        """Yield tiles covering ``queries`` (prepared points) against their neighbouring cells.
-
-        Queries with no data point in any neighbouring cell appear in no tile.
+        A single point with more candidates than ``max_pairs`` forms a chunk alone.
         """
-        if queries.shape[0] == 0 or self.data.shape[0] == 0:
-            return
-        keys = self.lattice.keys(queries)
+        self.metric = metric
+        device = points.device
+        n = points.shape[0]
+        keys = lattice.keys(points)
         order = torch.argsort(keys, stable=True)
-        queries = queries[order]
-        query_ids = query_ids[order]
-        device = queries.device
-        for q_start, q_stop, positions in self._plan(keys[order].cpu().numpy()):
-            if positions.size == 0:
-                continue  # no data near these queries: they have no neighbours
-            cand = torch.from_numpy(positions).to(device)
-            scores, within = self.metric.compare(queries[q_start:q_stop], self.data[cand], self.ws)
-            yield Tile(query_ids[q_start:q_stop], self.data_ids[cand], scores, within)
+        keys = keys[order]
+        #: Original index of the point at each sorted position.
+        self.ids = order
+        # One contiguous row per coordinate: a chunk gathers each coordinate separately.
+        self._coords = points[order].T.contiguous()
+        positions = torch.arange(n, device=device)
+        new_cell = torch.ones(n, dtype=torch.bool, device=device)
+        new_cell[1:] = keys[1:] != keys[:-1]
+        cell_keys = keys[new_cell]
+        self._cell_of = torch.cumsum(new_cell, 0) - 1
+        # Ranges of later rows, one column per row offset: cells c0-1..c0+1 of that row.
+        # Column 0 is the point's own row: it starts after the point itself.
+        offsets = lattice.row_offsets()
+        later = torch.as_tensor(offsets[offsets > 0], dtype=torch.int64, device=device)
+        row_keys = torch.cat([cell_keys[:, None], cell_keys[:, None] + later[None, :]], dim=1)
+        self._cell_lo = torch.searchsorted(keys, row_keys - 1, side="left")
+        self._cell_hi = torch.searchsorted(keys, row_keys + 1, side="right")
+        own_row = self._cell_hi[self._cell_of, 0] - positions - 1
+        other_rows = (self._cell_hi - self._cell_lo)[:, 1:].sum(1)[self._cell_of]
+        per_point = own_row + other_rows
+        ends = torch.cumsum(per_point, 0).cpu().numpy()
+        self.n_candidates = int(ends[-1]) if n else 0
+        # Chunk boundaries: the last point whose candidates end within each multiple.
+        marks = np.arange(max_pairs, self.n_candidates, max_pairs)
+        cuts = np.searchsorted(ends, marks, side="right")
+        bounds = np.unique(np.concatenate(([0], cuts, [n])))
+        # A point heavier than a whole chunk sits between two equal cuts: keep it alone.
+        self._bounds = bounds
+        self._ends = ends
+        self._per_point = per_point
 
-    def _plan(self, query_keys: np.ndarray) -> Iterator[tuple[int, int, np.ndarray]]:
-        """Group sorted query keys into tiles: (query slice, candidate positions) each."""
-        cell_start = np.concatenate(([0], np.flatnonzero(query_keys[1:] != query_keys[:-1]) + 1))
-        cell_stop = np.append(cell_start[1:], query_keys.size)
-        cell_keys = query_keys[cell_start]
-        offsets = self.lattice.row_offsets()
-        # Candidate ranges of each query cell: one per neighbouring row, cells c0-1..c0+1.
-        low_keys = cell_keys[:, None] + offsets[None, :] - 1
-        lo = np.searchsorted(self.keys_np, low_keys, side="left")
-        hi = np.searchsorted(self.keys_np, low_keys + 2, side="right")
-        n_cand = (hi - lo).sum(1)
-        pieces = _split_cells(cell_start, cell_stop, n_cand, self.max_pairs)
-        for first, last, q_start, q_stop in _group_pieces(pieces, n_cand, self.max_pairs):
-            yield q_start, q_stop, _merged_positions(lo[first : last + 1], hi[first : last + 1])
+    def chunks(self) -> Iterator[PairChunk]:
+        """Yield the pairs within ``eps``, every unordered pair exactly once."""
+        bounds = self._bounds.tolist()
+        for a, b in itertools.pairwise(bounds):
+            if b > a:
+                yield self._chunk(a, b)
 
+    def _chunk(self, a: int, b: int) -> PairChunk:
+        device = self._coords.device
+        total = int(self._ends[b - 1] - (self._ends[a - 1] if a > 0 else 0))
+        rows = torch.arange(a, b, device=device)
+        cells = self._cell_of[a:b]
+        lo = self._cell_lo[cells]
+        lo[:, 0] = rows + 1
+        hi = self._cell_hi[cells]
+        lengths = (hi - lo).clamp_min_(0).flatten()
+        lo = lo.flatten()
+        # Candidate k of a range starting at lo, whose first candidate is pair number s,
+        # is pair number s + k: so each pair's position is its number plus (lo - s).
+        first_pair = torch.cumsum(lengths, 0) - lengths
+        second = torch.repeat_interleave(lo - first_pair, lengths, output_size=total)
+        second += torch.arange(total, device=device)
+        first = torch.repeat_interleave(rows, self._per_point[a:b], output_size=total)
+        score = self._score(first, second)
+        within = torch.le(score, self.metric.radius)
+        return PairChunk(first[within], second[within], score[within])
 
-def _split_cells(
-    start: np.ndarray, stop: np.ndarray, n_cand: np.ndarray, max_pairs: int
-) -> list[tuple[int, int, int]]:
-    """Pieces ``(cell, q_start, q_stop)``: a cell whose block alone is too big is cut in rows."""
-    rows_allowed = np.maximum(1, max_pairs // np.maximum(1, n_cand))
-    pieces: list[tuple[int, int, int]] = []
-    for cell, (a, b, step) in enumerate(
-        zip(start.tolist(), stop.tolist(), rows_allowed.tolist(), strict=True)
-    ):
-        if b - a <= step:
-            pieces.append((cell, a, b))
-        else:
-            pieces.extend((cell, s, min(s + step, b)) for s in range(a, b, step))
-    return pieces
+    def _score(self, first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
+        """Squared euclidean (or manhattan) distances, summed feature by feature.
 
-
-def _group_pieces(
-    pieces: list[tuple[int, int, int]], n_cand: np.ndarray, max_pairs: int
-) -> Iterator[tuple[int, int, int, int]]:
-    """Join consecutive pieces into tiles: ``(first cell, last cell, q_start, q_stop)`` each.
-
-    A joined tile compares every query with the candidates of every cell in it, so it
-    does more work than its cells would alone. Joining pays only while tiles are small
-    (the fixed cost per tile dominates) or the extra work stays below the useful work.
-    The candidate count of a tile is over-estimated by a sum (neighbouring cells share
-    ranges), which only makes tiles smaller. A cut cell is never joined with another.
-    """
-    cand = n_cand.tolist()
-    limit_small = min(max_pairs, _SMALL_TILE_PAIRS)
-    first_cell, q_start, q_stop = pieces[0]
-    last_cell = first_cell
-    n_q, n_c = q_stop - q_start, cand[first_cell]
-    useful = n_q * n_c
-    for cell, a, b in pieces[1:]:
-        pairs = (n_q + b - a) * (n_c + cand[cell])
-        needed = useful + (b - a) * cand[cell]
-        joinable = cell != last_cell and pairs <= max(limit_small, min(max_pairs, 2 * needed))
-        if joinable:
-            last_cell, q_stop = cell, b
-            n_q += b - a
-            n_c += cand[cell]
-            useful = needed
-            continue
-        yield first_cell, last_cell, q_start, q_stop
-        first_cell = last_cell = cell
-        q_start, q_stop = a, b
-        n_q, n_c = b - a, cand[cell]
-        useful = n_q * n_c
-    yield first_cell, last_cell, q_start, q_stop
-
-
-def _merged_positions(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
-    """Sorted positions covered by the union of the ranges ``[lo, hi)``, each once."""
-    if lo.shape[0] == 1:
-        # One query cell: its ranges lie in different rows, so they are already disjoint.
-        return np.concatenate([np.arange(a, b) for a, b in zip(lo[0], hi[0], strict=True)])
-    lo = lo.ravel()
-    hi = hi.ravel()
-    keep = hi > lo
-    lo, hi = lo[keep], hi[keep]
-    if lo.size == 0:
-        return np.empty(0, dtype=np.int64)
-    order = np.argsort(lo, kind="stable")
-    lo, hi = lo[order], hi[order]
-    reach = np.maximum.accumulate(hi)
-    # A range starts a new run where it begins past everything covered so far.
-    starts = np.flatnonzero(lo[1:] > reach[:-1]) + 1
-    bounds = np.concatenate(([0], starts))
-    run_lo = lo[bounds]
-    run_hi = np.maximum.reduceat(hi, bounds)
-    return np.concatenate([np.arange(a, b) for a, b in zip(run_lo, run_hi, strict=True)])
+        The terms and their order are those of the dense tiles, so a pair's distance is
+        the same bit for bit whichever way it is computed.
+        """
+        squared = self.metric.name == "euclidean"
+        score: torch.Tensor | None = None
+        for column in self._coords:
+            term = column[first] - column[second]
+            term = term.mul_(term) if squared else term.abs_()
+            score = term if score is None else score.add_(term)
+        assert score is not None
+        return score

@@ -21,11 +21,22 @@ from clusterlab_algorithms._neighbors import (
     one_cpu_thread,
 )
 from clusterlab_algorithms._neighbors_blocks import MIN_POINTS, BlockIndex
-from clusterlab_algorithms._neighbors_components import flatten, new_forest, union_block
-from clusterlab_algorithms._neighbors_grid import GridIndex, Lattice, grid_applies
+from clusterlab_algorithms._neighbors_components import (
+    flatten,
+    new_forest,
+    union_block,
+    union_flat,
+)
+from clusterlab_algorithms._neighbors_grid import (
+    GridPairs,
+    Lattice,
+    PairChunk,
+    chunk_pairs,
+    grid_applies,
+)
 
 NOISE = -1
-IndexBuilder = Callable[[torch.Tensor], "BruteIndex | BlockIndex | GridIndex"]
+IndexBuilder = Callable[[torch.Tensor], "BruteIndex | BlockIndex"]
 
 
 class DBSCAN(ClusterMixin, BaseEstimator):
@@ -93,22 +104,26 @@ def dbscan_labels(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """DBSCAN of the float tensor ``X``: returns int64 labels (``-1`` noise) and the core mask.
 
-    Two passes over tiles: the first counts neighbours (core points) and joins core
-    points within ``eps`` (clusters, numbered by their smallest core index); the second
-    gives each non-core point the cluster of its nearest core neighbour, if any.
+    Clusters are numbered by their smallest core index; a non-core point takes the
+    cluster of its nearest core neighbour (the smallest index among equally near ones).
+    In up to three dimensions the pairs within ``eps`` come from a grid (see
+    :func:`_grid_labels`); otherwise two passes over tiles: the first counts neighbours
+    (core points) and joins core points within ``eps``, the second labels the others.
     """
     n_features = X.shape[1]
     device = X.device
     measure = Metric(metric, eps, n_features)
-    max_pairs = max_tile_pairs(memory_budget(device), X.dtype, device)
+    budget = memory_budget(device)
     lattice = Lattice(X, eps) if grid_applies(measure, n_features) else None
-    use_grid = lattice is not None and lattice.fits
-    points = measure.prepare(X, None if use_grid else X.mean(0))
+    if lattice is not None and lattice.fits:
+        points = measure.prepare(X, None)
+        pairs = GridPairs(points, measure, lattice, chunk_pairs(budget, device))
+        return _grid_labels(pairs, min_samples, budget // 4)
+    max_pairs = max_tile_pairs(budget, X.dtype, device)
+    points = measure.prepare(X, X.mean(0))
     ws = Workspace(device)
 
-    def build(ids: torch.Tensor) -> BruteIndex | BlockIndex | GridIndex:
-        if use_grid and lattice is not None:
-            return GridIndex(points[ids], ids, measure, lattice, max_pairs, ws)
+    def build(ids: torch.Tensor) -> BruteIndex | BlockIndex:
         if ids.numel() >= MIN_POINTS:
             return BlockIndex(points[ids], ids, measure, max_pairs, ws)
         return BruteIndex(points[ids], ids, measure, max_pairs, ws)
@@ -168,3 +183,100 @@ def _label(
         reached = torch.isfinite(nearest_score)
         labels[tile.query_ids[reached]] = labels[tile.cand_ids[nearest[reached]]]
     return labels
+
+
+def _grid_labels(
+    pairs: GridPairs, min_samples: int, keep_bytes: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Labels and core mask from the pairs within ``eps``.
+
+    The first pass counts each point's neighbours; the second joins core pairs and keeps,
+    for every non-core point, its nearest core neighbour. The first pass keeps its pairs
+    (positions as int32) for the second while they fit in ``keep_bytes``; beyond that the
+    second pass measures them again. Work happens at the pairs' sorted positions; the
+    results are put back in the input's order at the end.
+    """
+    ids = pairs.ids
+    n = ids.shape[0]
+    device = ids.device
+    counts = torch.ones(n, dtype=torch.int64, device=device)  # every point is its own neighbour
+    kept: list[PairChunk] | None = [] if n < 2**31 else None
+    kept_bytes = 0
+    for chunk in pairs.chunks():
+        counts.index_add_(0, chunk.first, torch.ones_like(chunk.first))
+        counts.index_add_(0, chunk.second, torch.ones_like(chunk.second))
+        if kept is not None:
+            kept_bytes += chunk.first.numel() * (8 + chunk.score.element_size())
+            if kept_bytes > keep_bytes:
+                kept = None
+            else:
+                small = torch.int32
+                kept.append(PairChunk(chunk.first.to(small), chunk.second.to(small), chunk.score))
+    core = counts >= min_samples
+    del counts
+    parent = new_forest(n, device)
+    nearest = _NearestCore(n, ids)
+    for chunk in pairs.chunks() if kept is None else kept:
+        first_core, second_core = core[chunk.first], core[chunk.second]
+        both = first_core & second_core
+        union_flat(parent, chunk.first[both], chunk.second[both])
+        one = first_core ^ second_core
+        first, second, score = chunk.first[one].long(), chunk.second[one].long(), chunk.score[one]
+        first_is_core = first_core[one]
+        nearest.offer(
+            torch.where(first_is_core, second, first),
+            torch.where(first_is_core, first, second),
+            score,
+        )
+    del kept
+    labels_at = torch.full((n,), NOISE, dtype=torch.int64, device=device)
+    core_at = torch.nonzero(core).flatten()
+    if core_at.numel() > 0:
+        roots = parent[core_at]  # the forest is kept flat
+        # A cluster's number follows its smallest core index in the input's order.
+        smallest = torch.full((n,), n, dtype=torch.int64, device=device)
+        smallest.scatter_reduce_(0, roots, ids[core_at], reduce="amin")
+        _, cluster = torch.unique(smallest[roots], sorted=True, return_inverse=True)
+        labels_at[core_at] = cluster
+        reached = torch.nonzero(nearest.position < n).flatten()
+        labels_at[reached] = labels_at[nearest.position[reached]]
+    labels = torch.empty_like(labels_at)
+    labels[ids] = labels_at
+    is_core = torch.empty_like(core)
+    is_core[ids] = core
+    return labels, is_core
+
+
+class _NearestCore:
+    """For each point, the nearest core neighbour offered so far (ties: smallest index).
+
+    Offers come in chunks; a point's best distance may improve in a later chunk, and
+    equally near neighbours may come in different chunks.
+    """
+
+    def __init__(self, n: int, ids: torch.Tensor) -> None:
+        self.n = n
+        self.ids = ids
+        self.score = torch.full((n,), torch.inf, device=ids.device)
+        #: Sorted position of the nearest core neighbour, ``n`` where none.
+        self.position = torch.full((n,), n, dtype=torch.int64, device=ids.device)
+        self._index = torch.full((n,), n, dtype=torch.int64, device=ids.device)
+
+    def offer(self, point: torch.Tensor, neighbour: torch.Tensor, score: torch.Tensor) -> None:
+        """Offer ``neighbour[k]`` at distance score ``score[k]`` to ``point[k]``."""
+        if point.numel() == 0:
+            return
+        if self.score.dtype != score.dtype:
+            self.score = self.score.to(score.dtype)
+        before = self.score[point]
+        self.score.scatter_reduce_(0, point, score, reduce="amin")
+        best = self.score[point]
+        improved = point[best < before]
+        self._index[improved] = self.n
+        self.position[improved] = self.n
+        hit = score == best
+        point, neighbour = point[hit], neighbour[hit]
+        self._index.scatter_reduce_(0, point, self.ids[neighbour], reduce="amin")
+        # The winner's position: the offered neighbour whose index won.
+        won = self.ids[neighbour] == self._index[point]
+        self.position[point[won]] = neighbour[won]

@@ -15,6 +15,7 @@ import clusterlab_algorithms._neighbors_blocks as blocks_module
 import clusterlab_algorithms.dbscan as dbscan_module
 from clusterlab_algorithms._neighbors import Metric, Workspace
 from clusterlab_algorithms._neighbors_blocks import kd_order
+from clusterlab_algorithms._neighbors_grid import GridPairs, Lattice
 from clusterlab_algorithms.dbscan import DBSCAN
 
 DEVICES = [
@@ -167,6 +168,31 @@ def test_block_index_skips_far_leaves_but_no_neighbour(
     neighbours = NearestNeighbors(radius=eps, metric=metric).fit(X)
     expected = [len(near) for near in neighbours.radius_neighbors(X, return_distance=False)]
     np.testing.assert_array_equal(counts, expected)
+
+
+@pytest.mark.parametrize("case", ["blobs-2d", "uniform-3d", "manhattan-2d"])
+@pytest.mark.parametrize("max_pairs", [97, 1 << 20])
+def test_grid_pairs_are_the_radius_neighbours_each_once(case: str, max_pairs: int) -> None:
+    X, eps, _, metric = CASES[case]
+    data = torch.as_tensor(X)
+    pairs = GridPairs(data, Metric(metric, eps, X.shape[1]), Lattice(data, eps), max_pairs)
+    found: list[tuple[int, int]] = []
+    n_chunks = 0
+    for chunk in pairs.chunks():
+        n_chunks += 1
+        assert bool((chunk.first < chunk.second).all())
+        first, second = pairs.ids[chunk.first], pairs.ids[chunk.second]
+        found += zip(torch.minimum(first, second).tolist(), torch.maximum(first, second).tolist())
+    assert n_chunks > 1 if max_pairs < 100 else n_chunks == 1
+    assert len(found) == len(set(found))
+    neighbours = NearestNeighbors(radius=eps, metric=metric).fit(X)
+    expected = {
+        (i, int(j))
+        for i, near in enumerate(neighbours.radius_neighbors(X, return_distance=False))
+        for j in near
+        if i < j
+    }
+    assert set(found) == expected
 
 
 def test_kd_order_is_a_permutation_into_small_leaves() -> None:
