@@ -1,19 +1,15 @@
-"""Radius-neighbour tiles: which points lie within ``eps`` of which, one bounded block at a time.
+"""Radius neighbours: the metrics, their neighbour test, and the chunks of pairs found.
 
-A *tile* pairs a group of query points with the data points that may be their neighbours
-and holds the ``Q x C`` blocks of distance scores and of the neighbour test. A query
-appears in one tile with all of its neighbours (or in none if no data point is within
-reach), so per-query reductions over a tile are final.
-The brute-force index here compares each query block with all data, the block index in
-``_neighbors_blocks`` with the nearby blocks only. (In up to three dimensions
-``_neighbors_grid`` lists the pairs within ``eps`` directly instead of in tiles.)
+Two sources list the pairs of points within ``eps``, each pair once, in chunks of
+bounded size: ``_neighbors_grid`` in up to three dimensions, ``_neighbors_blocks``
+(dense ``Q x C`` blocks of nearby k-d tree leaves) otherwise.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 
@@ -21,8 +17,8 @@ METRICS = ("euclidean", "cosine", "manhattan")
 # Up to this many features distances come from coordinate differences, exactly as a
 # tree-based scikit-learn search computes them; above it one GEMM per tile is far faster.
 SMALL_DIM = 4
-# Bytes a tile needs per (query, candidate) pair: distances, two temporaries, the mask
-# and the int64 label blocks of the connected-components pass.
+# Bytes a block needs per (query, candidate) pair: distances, a scratch block and the
+# mask, with room to spare for the listed pairs and the allocator.
 BYTES_PER_PAIR = {torch.float32: 32, torch.float64: 48}
 # Large tiles mean few operations, each worth its fixed cost (and, with several
 # threads, its synchronisation); 4 Mi pairs stay well inside the default budget.
@@ -30,22 +26,18 @@ CPU_MAX_PAIRS = 1 << 22
 CUDA_MAX_PAIRS = 1 << 26
 
 
-@dataclass
-class Tile:
-    """One block of the radius-neighbour relation; its blocks are reused by the next tile.
+class PairChunk(NamedTuple):
+    """Pairs of points within ``eps``, as positions in the pair source's order.
 
-    Attributes:
-        query_ids: ``(Q,)`` ids of the query points (indices into the full data set).
-        cand_ids: ``(C,)`` ids of the candidate points.
-        scores: ``(Q, C)``; along a row, smaller means nearer (distances up to a monotone
-            transform and a constant per row).
-        within: ``(Q, C)`` mask of the pairs at distance ``<= eps``.
+    ``first < second`` in every pair, and every unordered pair comes once over all
+    chunks. ``score`` orders a point's neighbours by distance, whichever end of a pair
+    the point is: the squared euclidean distance, the manhattan distance, or the
+    negated cosine similarity.
     """
 
-    query_ids: torch.Tensor
-    cand_ids: torch.Tensor
-    scores: torch.Tensor
-    within: torch.Tensor
+    first: torch.Tensor
+    second: torch.Tensor
+    score: torch.Tensor
 
 
 class Workspace:
@@ -110,6 +102,8 @@ class Metric:
         self.direct = n_features <= SMALL_DIM and name != "cosine"
         # Squared euclidean distances avoid a square root per pair.
         self.radius = self.eps * self.eps if name == "euclidean" else self.eps
+        #: Whether ``compare`` leaves out each query's squared norm from its scores.
+        self.shifted = name == "euclidean" and not self.direct
 
     def prepare(self, X: torch.Tensor, center: torch.Tensor | None) -> torch.Tensor:
         """Transform points once so that ``compare`` is cheap and accurate.
@@ -185,35 +179,3 @@ def _coordinatewise(
             out.add_(term)
     assert out is not None
     return out
-
-
-class BruteIndex:
-    """Compares every query block with all data points; works for any metric and dimension."""
-
-    def __init__(
-        self,
-        data: torch.Tensor,
-        data_ids: torch.Tensor,
-        metric: Metric,
-        max_pairs: int,
-        ws: Workspace,
-    ) -> None:
-        self.metric = metric
-        self.data = data
-        self.data_ids = data_ids
-        self.max_pairs = max_pairs
-        self.ws = ws
-        self.data_sq = (data * data).sum(1)
-
-    def tiles(self, queries: torch.Tensor, query_ids: torch.Tensor) -> Iterator[Tile]:
-        """Yield tiles covering ``queries`` (prepared points) against all data points."""
-        n_data = self.data.shape[0]
-        if n_data == 0 or queries.shape[0] == 0:
-            return
-        rows = max(1, self.max_pairs // n_data)
-        for start in range(0, queries.shape[0], rows):
-            stop = min(start + rows, queries.shape[0])
-            scores, within = self.metric.compare(
-                queries[start:stop], self.data, self.ws, self.data_sq
-            )
-            yield Tile(query_ids[start:stop], self.data_ids, scores, within)

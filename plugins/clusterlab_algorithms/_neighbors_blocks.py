@@ -1,9 +1,10 @@
-"""Radius-neighbour tiles in any dimension: compact blocks of points, pruned by bounding balls.
+"""Pairs of points within ``eps`` in any dimension: compact blocks of points, pruned by balls.
 
-Points are put in k-d tree order (split each group at the median of its widest
+Points are put in k-d tree order (split each group in the middle of its widest
 coordinate until groups are small), so each *leaf* of consecutive points is compact.
-A query leaf is compared only with the data leaves whose bounding balls come within
-``eps`` of its own; on clustered data that skips most pairs. Bounds use euclidean
+A leaf is compared only with itself and the later leaves whose bounding balls come
+within ``eps`` of its points (and its ball within ``eps`` of theirs); on clustered
+data that skips most pairs. Bounds use euclidean
 distances between the prepared points: a manhattan distance is never smaller, and for
 normalised rows a cosine distance ``c`` is a squared euclidean distance ``2 c``.
 """
@@ -16,7 +17,7 @@ from collections.abc import Iterator
 import numpy as np
 import torch
 
-from clusterlab_algorithms._neighbors import Metric, Tile, Workspace
+from clusterlab_algorithms._neighbors import Metric, PairChunk, Workspace
 
 # Points per leaf: big enough for an efficient GEMM, small enough for tight balls.
 LEAF_SIZE = 256
@@ -71,72 +72,93 @@ def kd_order(X: torch.Tensor, leaf_size: int) -> tuple[torch.Tensor, np.ndarray]
     return order, bounds[:-1]
 
 
-class BlockIndex:
-    """Data in k-d tree leaves; tiles compare query leaves with nearby data leaves only."""
+class BlockPairs:
+    """The pairs of points within ``eps`` of each other, found leaf pair by leaf pair.
+
+    Each unordered pair of leaves is compared once (the later leaf's points are the
+    candidates of the earlier one's), and of the pairs measured only those within
+    ``eps`` are listed, each once, as positions in :attr:`ids` order with
+    ``first < second``.
+    """
 
     def __init__(
         self,
-        data: torch.Tensor,
-        data_ids: torch.Tensor,
+        points: torch.Tensor,
         metric: Metric,
         max_pairs: int,
         ws: Workspace,
+        *,
+        blocks: bool = True,
     ) -> None:
+        """Order ``points`` in k-d tree leaves and find the leaf pairs within reach.
+
+        With ``blocks=False`` all points form one leaf: every pair is measured (for few
+        points that is as fast as pruning).
+        """
+        n = points.shape[0]
         self.metric = metric
         self.max_pairs = max_pairs
         self.ws = ws
-        order, starts = kd_order(data, LEAF_SIZE)
-        # Queries given with these very ids are these points: their order is reused.
-        self._input_ids = data_ids
-        self.data = data[order]
-        self.data_ids = data_ids[order]
+        if blocks:
+            order, starts = kd_order(points, LEAF_SIZE)
+        else:
+            order, starts = torch.arange(n, device=points.device), np.zeros(1, dtype=np.int64)
+        #: Original index of the point at each position.
+        self.ids = order
+        self.data = points[order]
         self.data_sq = (self.data * self.data).sum(1)
         self.starts = starts
-        self.stops = np.append(starts[1:], data.shape[0])
-        self.centers, self.radii = _balls(self.data, starts)
+        self.stops = np.append(starts[1:], n)
+        centers, radii = _balls(self.data, starts)
         # Cosine distances on normalised rows: c = |u - v|^2 / 2 (zero rows stay within).
-        self.reach = math.sqrt(2 * metric.eps) if metric.name == "cosine" else metric.eps
-
-    def tiles(self, queries: torch.Tensor, query_ids: torch.Tensor) -> Iterator[Tile]:
-        """Yield tiles covering ``queries`` (prepared points) against nearby data leaves.
-
-        Queries with no data leaf in reach appear in no tile.
-        """
-        if queries.shape[0] == 0 or self.data.shape[0] == 0:
-            return
-        if query_ids is self._input_ids:
-            queries, query_ids = self.data, self.data_ids
-            starts, stops = self.starts, self.stops
-            centers, radii = self.centers, self.radii
-        else:
-            order, starts = kd_order(queries, LEAF_SIZE)
-            queries, query_ids = queries[order], query_ids[order]
-            stops = np.append(starts[1:], queries.shape[0])
-            centers, radii = _balls(queries, starts)
+        reach = math.sqrt(2 * metric.eps) if metric.name == "cosine" else metric.eps
         # A pair within reach needs each point within reach of the other's leaf ball.
-        query_near = _points_near_balls(queries, starts, self.centers, self.radii, self.reach)
-        data_near = _points_near_balls(self.data, self.starts, centers, radii, self.reach)
-        near = (query_near & data_near.T).cpu().numpy()
+        near = _points_near_balls(self.data, starts, centers, radii, reach)
+        near = (near & near.T).cpu().numpy()
+        #: ``later[a, b]``: leaves ``a <= b`` whose points may come within ``eps``.
+        self.later = np.triu(near)
+
+    def chunks(self) -> Iterator[PairChunk]:
+        """Yield the pairs within ``eps``, every unordered pair exactly once."""
         sizes = self.stops - self.starts
-        for first, last in _group_leaves(near, stops - starts, sizes, self.max_pairs):
-            leaves = np.flatnonzero(near[first : last + 1].any(0))
+        device = self.data.device
+        for first, last in _group_leaves(self.later, sizes, sizes, self.max_pairs):
+            leaves = np.flatnonzero(self.later[first : last + 1].any(0))
             if leaves.size == 0:
                 continue
             positions = _merged_positions(self.starts[leaves][None, :], self.stops[leaves][None, :])
-            cand = torch.from_numpy(positions).to(queries.device)
-            cand_points, cand_sq, cand_ids = (
-                self.data[cand],
-                self.data_sq[cand],
-                self.data_ids[cand],
-            )
+            cand = torch.from_numpy(positions).to(device)
+            cand_points, cand_sq = self.data[cand], self.data_sq[cand]
             # A single leaf with very many candidates is split by rows to fit the budget.
             rows = max(1, self.max_pairs // positions.size)
-            for q_start in range(int(starts[first]), int(stops[last]), rows):
-                q_stop = min(q_start + rows, int(stops[last]))
-                scores, within = self.metric.compare(
-                    queries[q_start:q_stop], cand_points, self.ws, cand_sq
-                )
-                yield Tile(query_ids[q_start:q_stop], cand_ids, scores, within)
+            for q_start in range(int(self.starts[first]), int(self.stops[last]), rows):
+                q_stop = min(q_start + rows, int(self.stops[last]))
+                yield self._measure(q_start, q_stop, cand, cand_points, cand_sq)
+
+    def _measure(
+        self,
+        q_start: int,
+        q_stop: int,
+        cand: torch.Tensor,
+        cand_points: torch.Tensor,
+        cand_sq: torch.Tensor,
+    ) -> PairChunk:
+        """The pairs within ``eps`` between positions ``q_start:q_stop`` and ``cand``."""
+        queries = self.data[q_start:q_stop]
+        scores, within = self.metric.compare(queries, cand_points, self.ws, cand_sq)
+        row, col = torch.nonzero(within, as_tuple=True)
+        first = row + q_start
+        second = cand[col]
+        # Leaves compared with themselves (and with each other inside one tile) give
+        # both orders of a pair: keep one.
+        once = first < second
+        row, col, first, second = row[once], col[once], first[once], second[once]
+        score = scores[row, col]
+        if self.metric.shifted:
+            # GEMM scores leave out the query's squared norm: add it back, so that the
+            # scores of one point's neighbours compare whichever end of a pair it is.
+            score = score + self.data_sq[first]
+        return PairChunk(first, second, score)
 
 
 def _balls(points: torch.Tensor, starts: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:

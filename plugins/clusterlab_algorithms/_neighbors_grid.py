@@ -17,12 +17,11 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator
-from typing import NamedTuple
 
 import numpy as np
 import torch
 
-from clusterlab_algorithms._neighbors import Metric
+from clusterlab_algorithms._neighbors import Metric, PairChunk
 
 # Beyond three features the 3^d neighbouring cells cost more than they save.
 GRID_MAX_DIM = 3
@@ -34,9 +33,10 @@ _SIDE_SLACK = 1e-9
 # Bytes one candidate pair takes while a chunk is measured: two int64 positions, the
 # index arithmetic that builds them, the gathered coordinates and the mask.
 _BYTES_PER_CANDIDATE = 64
-# Candidate pairs per chunk. On the CPU a chunk of a few MB stays in cache and a few
-# hundred chunks cost little dispatch; a GPU wants big launches.
-CPU_CHUNK_PAIRS = 1 << 18
+# Candidate pairs per chunk. On the CPU a chunk's temporaries (about 8 MB) stay small
+# next to scikit-learn's neighbourhoods and a few hundred chunks cost little dispatch;
+# a GPU wants big launches.
+CPU_CHUNK_PAIRS = 1 << 17
 CUDA_CHUNK_PAIRS = 1 << 25
 
 
@@ -78,18 +78,6 @@ def chunk_pairs(budget_bytes: int, device: torch.device) -> int:
     """Candidate pairs one chunk may hold within ``budget_bytes`` on ``device``."""
     cap = CUDA_CHUNK_PAIRS if device.type == "cuda" else CPU_CHUNK_PAIRS
     return max(1, min(cap, budget_bytes // _BYTES_PER_CANDIDATE))
-
-
-class PairChunk(NamedTuple):
-    """Pairs within ``eps``: positions in :attr:`GridPairs.ids` order, ``first < second``.
-
-    ``score`` orders a point's neighbours by distance: the squared euclidean or the
-    manhattan distance.
-    """
-
-    first: torch.Tensor
-    second: torch.Tensor
-    score: torch.Tensor
 
 
 class GridPairs:

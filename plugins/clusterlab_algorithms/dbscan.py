@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from numbers import Integral, Real
 from typing import Any, ClassVar
 
@@ -14,29 +13,20 @@ from clusterlab.device import memory_budget
 from clusterlab_algorithms._common import resolve_estimator_device, to_output, validate_input
 from clusterlab_algorithms._neighbors import (
     METRICS,
-    BruteIndex,
     Metric,
+    PairChunk,
     Workspace,
     max_tile_pairs,
-    one_cpu_thread,
 )
-from clusterlab_algorithms._neighbors_blocks import MIN_POINTS, BlockIndex
-from clusterlab_algorithms._neighbors_components import (
-    flatten,
-    new_forest,
-    union_block,
-    union_flat,
-)
-from clusterlab_algorithms._neighbors_grid import (
-    GridPairs,
-    Lattice,
-    PairChunk,
-    chunk_pairs,
-    grid_applies,
-)
+from clusterlab_algorithms._neighbors_blocks import MIN_POINTS, BlockPairs
+from clusterlab_algorithms._neighbors_components import new_forest, union_flat
+from clusterlab_algorithms._neighbors_grid import GridPairs, Lattice, chunk_pairs, grid_applies
 
 NOISE = -1
-IndexBuilder = Callable[[torch.Tensor], "BruteIndex | BlockIndex"]
+# Kept pairs are joined in batches of at least this many: each batch of the union-find
+# costs a few passes over all points, whatever its size, and its temporaries take about
+# 60 bytes per pair.
+_UNION_BATCH = 1 << 17
 
 
 class DBSCAN(ClusterMixin, BaseEstimator):
@@ -106,9 +96,8 @@ def dbscan_labels(
 
     Clusters are numbered by their smallest core index; a non-core point takes the
     cluster of its nearest core neighbour (the smallest index among equally near ones).
-    In up to three dimensions the pairs within ``eps`` come from a grid (see
-    :func:`_grid_labels`); otherwise two passes over tiles: the first counts neighbours
-    (core points) and joins core points within ``eps``, the second labels the others.
+    The pairs within ``eps`` come from a grid in up to three dimensions, else from the
+    leaves of a k-d tree (see :func:`_labels_from_pairs`).
     """
     n_features = X.shape[1]
     device = X.device
@@ -117,76 +106,18 @@ def dbscan_labels(
     lattice = Lattice(X, eps) if grid_applies(measure, n_features) else None
     if lattice is not None and lattice.fits:
         points = measure.prepare(X, None)
-        pairs = GridPairs(points, measure, lattice, chunk_pairs(budget, device))
-        return _grid_labels(pairs, min_samples, budget // 4)
-    max_pairs = max_tile_pairs(budget, X.dtype, device)
+        grid = GridPairs(points, measure, lattice, chunk_pairs(budget, device))
+        return _labels_from_pairs(grid, min_samples, budget // 4)
     points = measure.prepare(X, X.mean(0))
-    ws = Workspace(device)
-
-    def build(ids: torch.Tensor) -> BruteIndex | BlockIndex:
-        if ids.numel() >= MIN_POINTS:
-            return BlockIndex(points[ids], ids, measure, max_pairs, ws)
-        return BruteIndex(points[ids], ids, measure, max_pairs, ws)
-
-    with one_cpu_thread(device):
-        core, parent = _count_and_join(points, min_samples, build, ws)
-        return _label(points, core, parent, build), core
+    max_pairs = max_tile_pairs(budget, X.dtype, device)
+    blocks = BlockPairs(
+        points, measure, max_pairs, Workspace(device), blocks=X.shape[0] >= MIN_POINTS
+    )
+    return _labels_from_pairs(blocks, min_samples, budget // 4)
 
 
-def _count_and_join(
-    points: torch.Tensor, min_samples: int, build: IndexBuilder, ws: Workspace
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Core mask, and a forest whose trees are the clusters of core points.
-
-    A core-core edge is joined in the tile of whichever end comes later: by then both
-    ends' neighbour counts are final.
-    """
-    n = points.shape[0]
-    device = points.device
-    all_ids = torch.arange(n, device=device)
-    known_core = torch.zeros(n, dtype=torch.bool, device=device)
-    parent = new_forest(n, device)
-    for tile in build(all_ids).tiles(points, all_ids):
-        row_core = tile.within.sum(1) >= min_samples
-        known_core[tile.query_ids] = row_core
-        n_core_rows = int(row_core.sum())
-        if n_core_rows == 0:
-            continue
-        col_core = known_core[tile.cand_ids]
-        if 2 * n_core_rows < row_core.numel():
-            # Few core rows: join on the block of core rows and core columns only.
-            rows, cols = torch.nonzero(row_core).flatten(), torch.nonzero(col_core).flatten()
-            adjacent = tile.within[rows][:, cols]
-            union_block(parent, tile.query_ids[rows], tile.cand_ids[cols], adjacent, ws)
-        else:
-            adjacent = tile.within.logical_and_(row_core[:, None])
-            adjacent.logical_and_(col_core[None, :])
-            union_block(parent, tile.query_ids, tile.cand_ids, adjacent, ws)
-    return known_core, parent
-
-
-def _label(
-    points: torch.Tensor, core: torch.Tensor, parent: torch.Tensor, build: IndexBuilder
-) -> torch.Tensor:
-    """Cluster labels: core points by tree, other points by their nearest core neighbour."""
-    labels = torch.full((points.shape[0],), NOISE, dtype=torch.int64, device=points.device)
-    core_ids = torch.nonzero(core).flatten()
-    if core_ids.numel() == 0:
-        return labels
-    roots = flatten(parent)[core_ids]
-    _, cluster = torch.unique(roots, sorted=True, return_inverse=True)
-    labels[core_ids] = cluster
-    other_ids = torch.nonzero(~core).flatten()
-    for tile in build(core_ids).tiles(points[other_ids], other_ids):
-        scores = tile.scores.masked_fill_(tile.within.logical_not_(), torch.inf)
-        nearest_score, nearest = scores.min(1)
-        reached = torch.isfinite(nearest_score)
-        labels[tile.query_ids[reached]] = labels[tile.cand_ids[nearest[reached]]]
-    return labels
-
-
-def _grid_labels(
-    pairs: GridPairs, min_samples: int, keep_bytes: int
+def _labels_from_pairs(
+    pairs: GridPairs | BlockPairs, min_samples: int, keep_bytes: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Labels and core mask from the pairs within ``eps``.
 
@@ -200,23 +131,17 @@ def _grid_labels(
     n = ids.shape[0]
     device = ids.device
     counts = torch.ones(n, dtype=torch.int64, device=device)  # every point is its own neighbour
-    kept: list[PairChunk] | None = [] if n < 2**31 else None
-    kept_bytes = 0
+    kept: _KeptPairs | None = _KeptPairs(keep_bytes) if n < 2**31 else None
     for chunk in pairs.chunks():
         counts.index_add_(0, chunk.first, torch.ones_like(chunk.first))
         counts.index_add_(0, chunk.second, torch.ones_like(chunk.second))
-        if kept is not None:
-            kept_bytes += chunk.first.numel() * (8 + chunk.score.element_size())
-            if kept_bytes > keep_bytes:
-                kept = None
-            else:
-                small = torch.int32
-                kept.append(PairChunk(chunk.first.to(small), chunk.second.to(small), chunk.score))
+        if kept is not None and not kept.add(chunk):
+            kept = None
     core = counts >= min_samples
     del counts
     parent = new_forest(n, device)
     nearest = _NearestCore(n, ids)
-    for chunk in pairs.chunks() if kept is None else kept:
+    for chunk in pairs.chunks() if kept is None else kept.batches():
         first_core, second_core = core[chunk.first], core[chunk.second]
         both = first_core & second_core
         union_flat(parent, chunk.first[both], chunk.second[both])
@@ -280,3 +205,38 @@ class _NearestCore:
         # The winner's position: the offered neighbour whose index won.
         won = self.ids[neighbour] == self._index[point]
         self.position[point[won]] = neighbour[won]
+
+
+class _KeptPairs:
+    """Pairs kept from the first pass for the second, positions as int32, within a limit."""
+
+    def __init__(self, limit_bytes: int) -> None:
+        self.limit_bytes = limit_bytes
+        self.bytes = 0
+        self._batches: list[PairChunk] = []
+        self._pending: list[PairChunk] = []
+        self._pending_pairs = 0
+
+    def add(self, chunk: PairChunk) -> bool:
+        """Keep ``chunk``; ``False`` (and everything dropped) once over the limit."""
+        self.bytes += chunk.first.numel() * (8 + chunk.score.element_size())
+        if self.bytes > self.limit_bytes:
+            self._batches, self._pending = [], []
+            return False
+        small = torch.int32
+        self._pending.append(PairChunk(chunk.first.to(small), chunk.second.to(small), chunk.score))
+        self._pending_pairs += chunk.first.numel()
+        if self._pending_pairs >= _UNION_BATCH:
+            self._flush()
+        return True
+
+    def batches(self) -> list[PairChunk]:
+        """The kept pairs, in batches of at least ``_UNION_BATCH`` pairs but the last."""
+        self._flush()
+        return self._batches
+
+    def _flush(self) -> None:
+        if self._pending:
+            first, second, score = (torch.cat(parts) for parts in zip(*self._pending, strict=True))
+            self._batches.append(PairChunk(first, second, score))
+        self._pending, self._pending_pairs = [], 0

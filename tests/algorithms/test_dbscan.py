@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import numpy as np
 import pytest
 import torch
@@ -13,8 +15,8 @@ from sklearn.utils._param_validation import InvalidParameterError
 
 import clusterlab_algorithms._neighbors_blocks as blocks_module
 import clusterlab_algorithms.dbscan as dbscan_module
-from clusterlab_algorithms._neighbors import Metric, Workspace
-from clusterlab_algorithms._neighbors_blocks import kd_order
+from clusterlab_algorithms._neighbors import Metric, PairChunk, Workspace
+from clusterlab_algorithms._neighbors_blocks import BlockPairs, kd_order
 from clusterlab_algorithms._neighbors_grid import GridPairs, Lattice
 from clusterlab_algorithms.dbscan import DBSCAN
 
@@ -99,6 +101,30 @@ def assert_matches_sklearn(
         assert labels[point] in set(labels[core_near].tolist())
 
 
+def _listed_pairs(
+    pairs: GridPairs | BlockPairs, chunks: Iterable[PairChunk]
+) -> list[tuple[int, int]]:
+    """The pairs of a pair source as ``(smaller, larger)`` input indices, repeats kept."""
+    found: list[tuple[int, int]] = []
+    for chunk in chunks:
+        assert bool((chunk.first < chunk.second).all())
+        first, second = pairs.ids[chunk.first], pairs.ids[chunk.second]
+        smaller = torch.minimum(first, second).tolist()
+        found += zip(smaller, torch.maximum(first, second).tolist(), strict=True)
+    return found
+
+
+def _radius_pairs(X: np.ndarray, eps: float, metric: str) -> set[tuple[int, int]]:
+    """scikit-learn's radius neighbours as a set of ``(i, j)`` with ``i < j``."""
+    neighbours = NearestNeighbors(radius=eps, metric=metric).fit(X)
+    return {
+        (i, int(j))
+        for i, near in enumerate(neighbours.radius_neighbors(X, return_distance=False))
+        for j in near
+        if i < j
+    }
+
+
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_matches_sklearn(case: str) -> None:
     X, eps, min_samples, metric = CASES[case]
@@ -149,7 +175,7 @@ def test_blocks_and_brute_force_agree(case: str, monkeypatch: pytest.MonkeyPatch
 
 
 @pytest.mark.parametrize("case", ["blocks-8d", "blocks-manhattan-8d", "blocks-cosine-8d"])
-def test_block_index_skips_far_leaves_but_no_neighbour(
+def test_block_pairs_skip_far_leaves_but_no_neighbour(
     case: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(blocks_module, "LEAF_SIZE", 32)
@@ -157,17 +183,13 @@ def test_block_index_skips_far_leaves_but_no_neighbour(
     data = torch.as_tensor(X)
     measure = Metric(metric, eps, X.shape[1])
     points = measure.prepare(data, data.mean(0))
-    ids = torch.arange(len(X))
-    index = blocks_module.BlockIndex(points, ids, measure, 1 << 14, Workspace(data.device))
-    counts = np.zeros(len(X), dtype=np.int64)
-    compared = 0
-    for tile in index.tiles(points, ids):
-        compared += tile.within.numel()
-        counts[tile.query_ids.numpy()] += tile.within.sum(1).numpy()
-    assert compared < 0.5 * len(X) ** 2
-    neighbours = NearestNeighbors(radius=eps, metric=metric).fit(X)
-    expected = [len(near) for near in neighbours.radius_neighbors(X, return_distance=False)]
-    np.testing.assert_array_equal(counts, expected)
+    pairs = BlockPairs(points, measure, 1 << 14, Workspace(data.device))
+    sizes = pairs.stops - pairs.starts
+    compared = int((sizes[:, None] * sizes[None, :] * pairs.later).sum())
+    assert compared < 0.25 * len(X) ** 2
+    found = _listed_pairs(pairs, pairs.chunks())
+    assert len(found) == len(set(found))
+    assert set(found) == _radius_pairs(X, eps, metric)
 
 
 @pytest.mark.parametrize("case", ["blobs-2d", "uniform-3d", "manhattan-2d"])
@@ -176,23 +198,11 @@ def test_grid_pairs_are_the_radius_neighbours_each_once(case: str, max_pairs: in
     X, eps, _, metric = CASES[case]
     data = torch.as_tensor(X)
     pairs = GridPairs(data, Metric(metric, eps, X.shape[1]), Lattice(data, eps), max_pairs)
-    found: list[tuple[int, int]] = []
-    n_chunks = 0
-    for chunk in pairs.chunks():
-        n_chunks += 1
-        assert bool((chunk.first < chunk.second).all())
-        first, second = pairs.ids[chunk.first], pairs.ids[chunk.second]
-        found += zip(torch.minimum(first, second).tolist(), torch.maximum(first, second).tolist())
-    assert n_chunks > 1 if max_pairs < 100 else n_chunks == 1
+    chunks = list(pairs.chunks())
+    assert len(chunks) > 1 if max_pairs < 100 else len(chunks) == 1
+    found = _listed_pairs(pairs, chunks)
     assert len(found) == len(set(found))
-    neighbours = NearestNeighbors(radius=eps, metric=metric).fit(X)
-    expected = {
-        (i, int(j))
-        for i, near in enumerate(neighbours.radius_neighbors(X, return_distance=False))
-        for j in near
-        if i < j
-    }
-    assert set(found) == expected
+    assert set(found) == _radius_pairs(X, eps, metric)
 
 
 def test_kd_order_is_a_permutation_into_small_leaves() -> None:
