@@ -37,6 +37,7 @@ from clusterlab_algorithms._distances import (
     rows_per_block,
     squared_norms,
 )
+from clusterlab_algorithms._workers import SERIAL, BlockWorkers, block_workers
 
 __all__ = ["KMeans", "kmeans_plusplus"]
 
@@ -215,13 +216,21 @@ def _relocate_empty_clusters(
     counts[empty] = 1
 
 
-def _inertia(X: torch.Tensor, centers: torch.Tensor, labels: torch.Tensor, budget: int) -> float:
+def _inertia(
+    X: torch.Tensor,
+    centers: torch.Tensor,
+    labels: torch.Tensor,
+    budget: int,
+    workers: BlockWorkers = SERIAL,
+) -> float:
     """Exact ``Σ ‖x − c_label‖²``, blockwise."""
-    block_sums = []
-    rows = block_rows(X.shape[1], X.element_size(), budget, X.device)
-    for start, stop in row_blocks(X.shape[0], rows):
+
+    def block(start: int, stop: int) -> torch.Tensor:
         diff = torch.index_select(centers, 0, labels[start:stop]).sub_(X[start:stop])
-        block_sums.append(torch.linalg.vector_norm(diff) ** 2)
+        return torch.linalg.vector_norm(diff) ** 2
+
+    rows = block_rows(X.shape[1], X.element_size(), budget, X.device)
+    block_sums = workers.map(block, row_blocks(X.shape[0], rows))
     return float(torch.stack(block_sums).to(accumulate_dtype(X.device)).sum())
 
 
@@ -247,6 +256,8 @@ class _Lloyd:
         self.X = X
         self.x_sq = x_sq
         self.budget = budget
+        #: Where the block loops run; :meth:`run` sets it for its duration.
+        self.workers = SERIAL
         n, d = X.shape
         # A generous bound on the relative rounding error of a d-term dot product.
         self.slack = 4 * (d + 2) * torch.finfo(X.dtype).eps
@@ -279,8 +290,8 @@ class _Lloyd:
     def measure_all(self, centers: torch.Tensor) -> None:
         """Assign every point from scratch, and set its bounds where they are kept."""
         c_sq = squared_norms(centers)
-        rows = block_rows(centers.shape[0], self.X.element_size(), self.budget, self.X.device)
-        for start, stop in row_blocks(self.X.shape[0], rows):
+
+        def measure(start: int, stop: int) -> None:
             block = slice(start, stop)
             if self.bounded:
                 self.labels[block], self.upper[block], self.lower[block] = self._measure(
@@ -288,6 +299,9 @@ class _Lloyd:
                 )
             else:
                 _, self.labels[block] = column_argmin(center_scores(self.X[block], centers, c_sq))
+
+        rows = block_rows(centers.shape[0], self.X.element_size(), self.budget, self.X.device)
+        self.workers.map(measure, row_blocks(self.X.shape[0], rows))
 
     def _remeasure_all(self, centers: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Assign every point again; returns the moved points and their old labels."""
@@ -339,25 +353,39 @@ class _Lloyd:
         exact = torch.linalg.vector_norm(own, dim=1).mul_(1 + self.slack)
         self.upper.index_copy_(0, candidates, exact)
         candidates = candidates.masked_select(exact > torch.index_select(bound, 0, candidates))
-        moved, old = [none], [none]
         c_sq = squared_norms(centers)
-        rows = block_rows(centers.shape[0], self.X.element_size(), self.budget, self.X.device)
-        for start, stop in row_blocks(candidates.numel(), rows):
+
+        def measure(start: int, stop: int) -> tuple[torch.Tensor, torch.Tensor]:
             index = candidates[start:stop]
             labels, upper, lower = self._measure(index, centers, c_sq)
             before = torch.index_select(self.labels, 0, index)
             changed = labels != before
-            moved.append(index.masked_select(changed))
-            old.append(before.masked_select(changed))
             self.labels.index_copy_(0, index, labels)
             self.upper.index_copy_(0, index, upper)
             self.lower.index_copy_(0, index, lower)
+            return index.masked_select(changed), before.masked_select(changed)
+
+        rows = block_rows(centers.shape[0], self.X.element_size(), self.budget, self.X.device)
+        results = self.workers.map(measure, row_blocks(candidates.numel(), rows))
+        moved = [none] + [block_moved for block_moved, _ in results]
+        old = [none] + [block_old for _, block_old in results]
         return torch.cat(moved), torch.cat(old)
 
     def full_sums(self, k: int, acc: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
-        """Per-cluster sums (in ``acc``) and counts of the points under the current labels."""
-        sums = torch.zeros((k, self.X.shape[1]), dtype=self.X.dtype, device=self.X.device)
-        sums = sums.index_add_(0, self.labels, self.X).to(acc)
+        """Per-cluster sums (in ``acc``) and counts of the points under the current labels.
+
+        Each block of rows is summed in the data's dtype, the blocks' sums in ``acc``.
+        """
+        X = self.X
+
+        def block(start: int, stop: int) -> torch.Tensor:
+            part = torch.zeros((k, X.shape[1]), dtype=X.dtype, device=X.device)
+            return part.index_add_(0, self.labels[start:stop], X[start:stop]).to(acc)
+
+        rows = block_rows(X.shape[1], X.element_size(), self.budget, X.device)
+        sums = torch.zeros((k, X.shape[1]), dtype=acc, device=X.device)
+        for part in self.workers.map(block, row_blocks(X.shape[0], rows)):
+            sums += part
         return sums, torch.bincount(self.labels, minlength=k)
 
     def run(self, centers: torch.Tensor, *, max_iter: int, tol: float, verbose: int) -> _Run:
@@ -365,8 +393,17 @@ class _Lloyd:
 
         Mirrors scikit-learn: stop when no label changed (strict convergence) or when the
         summed squared centre shift is ``<= tol``; then assign once more so that the
-        labels match the returned centres.
+        labels match the returned centres. On the CPU the block loops run on threads
+        (see :mod:`clusterlab_algorithms._workers`).
         """
+        with block_workers(self.X.device) as workers:
+            self.workers = workers
+            try:
+                return self._iterate(centers, max_iter=max_iter, tol=tol, verbose=verbose)
+            finally:
+                self.workers = SERIAL
+
+    def _iterate(self, centers: torch.Tensor, *, max_iter: int, tol: float, verbose: int) -> _Run:
         X, k = self.X, centers.shape[0]
         acc = accumulate_dtype(X.device)
         self.measure_all(centers)
@@ -411,7 +448,7 @@ class _Lloyd:
                 break
         if not strict:
             self.reassign(centers, previous)
-        inertia = _inertia(X, centers, self.labels, self.budget)
+        inertia = _inertia(X, centers, self.labels, self.budget, self.workers)
         return _Run(
             centers=centers, labels=self.labels.clone(), inertia=inertia, n_iter=iteration + 1
         )

@@ -361,3 +361,26 @@ def test_distance_kernels_match_scipy():
     labels, min_sq = nearest_center(torch.from_numpy(X), torch.from_numpy(C), 1000)
     np.testing.assert_array_equal(labels.numpy(), cdist(X, C).argmin(axis=1))
     np.testing.assert_allclose(min_sq.numpy(), cdist(X, C, "sqeuclidean").min(axis=1))
+
+
+@pytest.mark.parametrize("lloyd", ["plain", "bounded"])
+def test_block_threads_give_the_serial_result_and_restore_torch_threads(lloyd, monkeypatch):
+    # Small blocks, so that every loop has many blocks to spread over the threads.
+    monkeypatch.setattr("clusterlab_algorithms._distances.CPU_BLOCK_BYTES", 4096)
+    threshold = 0 if lloyd == "bounded" else 10**12
+    monkeypatch.setattr(kmeans_module._Lloyd, "MIN_BOUNDED_SAMPLES", threshold)
+    X = make_blobs(6000, 8, centers=7, cluster_std=2.5, random_state=3)[0].astype(np.float32)
+    init = _init(X, 7, 3)
+    serial = KMeans(7, init=init, n_init=1).fit(X)
+    torch.set_num_threads(2)
+    try:
+        threaded = KMeans(7, init=init, n_init=1).fit(X)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(1)
+    np.testing.assert_array_equal(threaded.labels_, serial.labels_)
+    np.testing.assert_array_equal(threaded.cluster_centers_, serial.cluster_centers_)
+    assert threaded.inertia_ == serial.inertia_
+    reference = SklearnKMeans(7, init=init, n_init=1).fit(X)
+    assert adjusted_rand_score(reference.labels_, threaded.labels_) == 1.0
+    assert threaded.inertia_ == pytest.approx(reference.inertia_, rel=1e-5)

@@ -1,0 +1,62 @@
+"""Blocks of rows spread over a few Python threads on the CPU, torch single-threaded in each.
+
+torch parallelises each operation on its own; on the CPU every operation then wakes its
+worker threads and waits for them, which for the many block-sized operations of a loop
+costs more than the second core gains, the more so with ``OMP_WAIT_POLICY=PASSIVE``
+(sleeping threads, the setting the CLI and benchmarks use). Handing whole blocks to
+threads instead, as scikit-learn's OpenMP loops do with chunks of rows, pays that cost
+once per block. torch releases the GIL inside its kernels, so the threads run in
+parallel.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from typing import TypeVar
+
+import torch
+
+from clusterlab_algorithms._neighbors import one_cpu_thread
+
+T = TypeVar("T")
+
+
+class BlockWorkers:
+    """Calls a function on ``(start, stop)`` blocks, on a thread pool or in order."""
+
+    def __init__(self, pool: ThreadPoolExecutor | None = None) -> None:
+        self._pool = pool
+
+    def map(self, fn: Callable[[int, int], T], blocks: Iterable[tuple[int, int]]) -> list[T]:
+        """``[fn(start, stop) for each block]``, in the blocks' order.
+
+        Blocks may run at the same time: ``fn`` must only write to the rows of its block.
+        """
+        blocks = list(blocks)
+        if self._pool is None or len(blocks) < 2:
+            return [fn(start, stop) for start, stop in blocks]
+        return list(self._pool.map(lambda block: fn(*block), blocks))
+
+
+SERIAL = BlockWorkers()
+
+
+@contextmanager
+def block_workers(device: torch.device) -> Iterator[BlockWorkers]:
+    """Workers for block loops on ``device``.
+
+    On the CPU with several torch threads: torch runs on one thread inside the block
+    (restored on exit) and the workers are as many Python threads as torch had. On a
+    GPU, or with one thread, blocks run in order.
+    """
+    threads = torch.get_num_threads()
+    if device.type != "cpu" or threads < 2:
+        yield SERIAL
+        return
+    with (
+        one_cpu_thread(device),
+        ThreadPoolExecutor(threads, thread_name_prefix="clusterlab-block") as pool,
+    ):
+        yield BlockWorkers(pool)
