@@ -11,6 +11,7 @@ parallel.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -41,6 +42,19 @@ class BlockWorkers:
 
 
 SERIAL = BlockWorkers()
+# One pool per thread count, kept for the process: starting threads for every fit
+# costs about a millisecond each.
+_POOLS: dict[int, ThreadPoolExecutor] = {}
+_POOLS_LOCK = threading.Lock()
+
+
+def _pool(threads: int) -> ThreadPoolExecutor:
+    with _POOLS_LOCK:
+        pool = _POOLS.get(threads)
+        if pool is None:
+            pool = ThreadPoolExecutor(threads, thread_name_prefix="clusterlab-block")
+            _POOLS[threads] = pool
+        return pool
 
 
 @contextmanager
@@ -55,8 +69,7 @@ def block_workers(device: torch.device) -> Iterator[BlockWorkers]:
     if device.type != "cpu" or threads < 2:
         yield SERIAL
         return
-    with (
-        one_cpu_thread(device),
-        ThreadPoolExecutor(threads, thread_name_prefix="clusterlab-block") as pool,
-    ):
-        yield BlockWorkers(pool)
+    with one_cpu_thread(device):
+        # The pool's threads start inside this block, so torch sets them up with one
+        # thread each, and they keep it.
+        yield BlockWorkers(_pool(threads))
