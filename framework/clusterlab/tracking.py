@@ -172,7 +172,8 @@ class Tracker:
         self.client.log_inputs(run_id, datasets=[DatasetInput(dataset, input_tags)])
 
     def log_figure(self, run_id: str, figure: Any, path: str) -> None:
-        """Save a matplotlib figure as a PNG artifact."""
+        """Save a matplotlib figure as a PNG artifact (its layout is fixed first)."""
+        lay_out_once(figure)
         self.client.log_figure(run_id, figure, path)
 
     def log_text(self, run_id: str, text: str, path: str) -> None:
@@ -212,3 +213,18 @@ class Tracker:
         """The latest FINISHED trial run of each hash in ``hashes``."""
         runs = self.finished_trials()
         return [run for trial_hash, run in runs.items() if trial_hash in hashes]
+
+
+def lay_out_once(figure: Any) -> None:
+    """Run a figure's layout engine (constrained, tight) once and keep the positions found.
+
+    ``savefig`` on a figure with a layout engine draws it once to lay it out and again to
+    render it, and the engine runs on both draws: measuring every text twice costs about
+    a third of the save. With the positions fixed first the saved image is the same.
+    """
+    get_engine = getattr(figure, "get_layout_engine", None)
+    engine = get_engine() if get_engine is not None else None
+    if engine is None:
+        return
+    engine.execute(figure)
+    figure.set_layout_engine("none")

@@ -351,3 +351,35 @@ def test_plugin_registers_the_plots_and_they_render(
         buffer = io.BytesIO()
         figure.savefig(buffer, format="png")
         assert buffer.getvalue().startswith(b"\x89PNG")
+
+
+@pytest.mark.parametrize("large_values", [False, True])
+def test_laying_out_once_saves_the_same_image(
+    blobs: np.ndarray, fitted_kmeans: KMeans, large_values: bool
+) -> None:
+    from matplotlib.image import imread
+    from matplotlib.layout_engine import ConstrainedLayoutEngine
+
+    from clusterlab.tracking import lay_out_once
+
+    # Long tick labels move the axes: the fixed layout must have made room for them too.
+    scale = 1e5 if large_values else 1.0
+    estimator = SimpleNamespace(cluster_centers_=fitted_kmeans.cluster_centers_ * scale)
+    X = blobs * scale
+
+    def png(figure: Figure) -> np.ndarray:
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format="png")
+        buffer.seek(0)
+        return imread(buffer, format="png")
+
+    def draw() -> Figure:
+        figure = scatter(make_trial(X, fitted_kmeans.labels_, estimator))
+        assert figure is not None
+        return figure
+
+    reference = png(draw())
+    fixed = draw()
+    lay_out_once(fixed)
+    assert not isinstance(fixed.get_layout_engine(), ConstrainedLayoutEngine)
+    np.testing.assert_array_equal(png(fixed), reference)
