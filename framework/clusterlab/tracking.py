@@ -83,6 +83,10 @@ class Tracker:
         from mlflow.tracking import MlflowClient
 
         self.uri = uri
+        # Artifact locations of the runs this tracker started: MLflow would look each
+        # run up in the store again before its first artifact.
+        self._artifact_uris: dict[str, str] = {}
+        self._artifact_repos: dict[str, Any] = {}
         if uri.startswith(("http://", "https://")):
             _check_server(uri)
         try:
@@ -133,6 +137,7 @@ class Tracker:
         if parent_run_id:
             tags[PARENT_TAG] = parent_run_id
         run = self.client.create_run(self.experiment_id, run_name=run_name, tags=tags)
+        self._artifact_uris[run.info.run_id] = run.info.artifact_uri
         return run.info.run_id
 
     def log(
@@ -172,9 +177,18 @@ class Tracker:
         self.client.log_inputs(run_id, datasets=[DatasetInput(dataset, input_tags)])
 
     def log_figure(self, run_id: str, figure: Any, path: str) -> None:
-        """Save a matplotlib figure as a PNG artifact (its layout is fixed first)."""
+        """Save a matplotlib figure as a PNG artifact (its layout is fixed first).
+
+        The PNG is compressed at zlib's fastest level: a few kB larger than matplotlib's
+        default, several milliseconds less per figure.
+        """
         lay_out_once(figure)
-        self.client.log_figure(run_id, figure, path)
+        save_kwargs = {"pil_kwargs": {"compress_level": 1}} if path.endswith(".png") else {}
+        folder, _, filename = path.rpartition("/")
+        with tempfile.TemporaryDirectory() as scratch:
+            local = Path(scratch) / filename
+            figure.savefig(local, **save_kwargs)
+            self._log_artifact(run_id, local, folder or None)
 
     def log_text(self, run_id: str, text: str, path: str) -> None:
         """Save text as an artifact."""
@@ -191,11 +205,28 @@ class Tracker:
         with tempfile.TemporaryDirectory() as folder:
             path = Path(folder) / name
             np.save(path, array)
-            self.client.log_artifact(run_id, str(path))
+            self._log_artifact(run_id, path, None)
+
+    def _log_artifact(self, run_id: str, local_path: Path, folder: str | None) -> None:
+        """Copy a file into a run's artifacts, through the run's repository once known."""
+        repo = self._artifact_repos.get(run_id)
+        if repo is None and run_id in self._artifact_uris:
+            from mlflow.store.artifact.artifact_repository_registry import (
+                get_artifact_repository,
+            )
+
+            repo = get_artifact_repository(self._artifact_uris[run_id], tracking_uri=self.uri)
+            self._artifact_repos[run_id] = repo
+        if repo is None:
+            self.client.log_artifact(run_id, str(local_path), folder)
+        else:
+            repo.log_artifact(str(local_path), folder)
 
     def end_run(self, run_id: str, status: str) -> None:
         """Mark a run FINISHED, FAILED or KILLED."""
         self.client.set_terminated(run_id, status=status)
+        self._artifact_uris.pop(run_id, None)
+        self._artifact_repos.pop(run_id, None)
 
     def kill_unfinished(self, parent_run_id: str) -> None:
         """Mark the parent and every child still RUNNING as KILLED (after an interrupt)."""

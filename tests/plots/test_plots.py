@@ -358,7 +358,7 @@ def test_laying_out_once_saves_the_same_image(
     blobs: np.ndarray, fitted_kmeans: KMeans, large_values: bool
 ) -> None:
     from matplotlib.image import imread
-    from matplotlib.layout_engine import ConstrainedLayoutEngine
+    from matplotlib.layout_engine import PlaceHolderLayoutEngine
 
     from clusterlab.tracking import lay_out_once
 
@@ -381,5 +381,35 @@ def test_laying_out_once_saves_the_same_image(
     reference = png(draw())
     fixed = draw()
     lay_out_once(fixed)
-    assert not isinstance(fixed.get_layout_engine(), ConstrainedLayoutEngine)
+    assert isinstance(fixed.get_layout_engine(), PlaceHolderLayoutEngine)
     np.testing.assert_array_equal(png(fixed), reference)
+
+
+@pytest.mark.parametrize("scale", [1.0, 1e5, 1e-7])
+def test_snug_layout_fits_the_decorations_as_constrained_layout_does(
+    blobs: np.ndarray, fitted_kmeans: KMeans, scale: float
+) -> None:
+    X = blobs * scale
+    estimator = SimpleNamespace(cluster_centers_=fitted_kmeans.cluster_centers_ * scale)
+    figure = scatter(make_trial(X, fitted_kmeans.labels_, estimator))
+    assert figure is not None
+    figure.canvas.draw()
+    renderer = figure.canvas.get_renderer()
+    axes = figure.axes[0]
+    decorated = axes.get_tightbbox(renderer)
+    # Every label, tick and the title inside the figure, with little room wasted.
+    inside = figure.bbox
+    assert decorated.x0 >= inside.x0 and decorated.y0 >= inside.y0
+    assert decorated.x1 <= inside.x1 and decorated.y1 <= inside.y1
+    assert decorated.width > 0.95 * inside.width
+    assert decorated.height > 0.95 * inside.height
+    # Matplotlib's constrained layout puts the axes within a few pixels of the same place.
+    figure.set_layout_engine("constrained")
+    figure.canvas.draw()
+    constrained = axes.get_window_extent(renderer)
+    figure.set_layout_engine("none")
+    snug_figure = scatter(make_trial(X, fitted_kmeans.labels_, estimator))
+    assert snug_figure is not None
+    snug_figure.canvas.draw()
+    snug = snug_figure.axes[0].get_window_extent(snug_figure.canvas.get_renderer())
+    np.testing.assert_allclose(snug.extents, constrained.extents, atol=8)
