@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import torch
 
+from clusterlab_algorithms._distances import row_blocks
 from clusterlab_algorithms._neighbors import SMALL_DIM, Workspace, _coordinatewise
+from clusterlab_algorithms._workers import block_workers
 
 # Ward works on squared euclidean distances: its Lance-Williams update is linear in them.
 SQUARED = {"ward": True, "complete": False, "average": False}
@@ -15,7 +17,8 @@ def distance_matrix(X: torch.Tensor, *, squared: bool, budget_bytes: int) -> tor
     """The ``n x n`` euclidean (or squared) distance matrix with ``inf`` on the diagonal.
 
     Built tile by tile, each tile written together with its transpose, so the matrix
-    is symmetric bit for bit (the merge loop relies on it to break ties consistently).
+    is symmetric bit for bit (the merge loop relies on it to break ties consistently);
+    on the CPU the rows of tiles are spread over threads (see ``_workers``).
     Few features use coordinate differences; more use one GEMM per tile on centred data.
     Tiles are computed in float64 whatever the matrix's dtype: in float32 the GEMM form
     loses up to ``1e-4`` of the smallest distances, more than the heights may differ
@@ -30,9 +33,11 @@ def distance_matrix(X: torch.Tensor, *, squared: bool, budget_bytes: int) -> tor
     X = X.to(torch.float64)
     Xc = X if direct else X - X.mean(0)
     norms = (Xc * Xc).sum(1)
-    ws = Workspace(X.device)
-    for r0 in range(0, n, side):
-        r1 = min(r0 + side, n)
+
+    def row_of_tiles(r0: int, r1: int) -> None:
+        # The tiles right of the diagonal in rows r0:r1, and their mirror images: no
+        # other row of tiles writes there, so rows of tiles may run at the same time.
+        ws = Workspace(X.device)
         for c0 in range(r0, n, side):
             c1 = min(c0 + side, n)
             tile = ws.get("tile", (r1 - r0, c1 - c0), dtype)
@@ -53,6 +58,9 @@ def distance_matrix(X: torch.Tensor, *, squared: bool, budget_bytes: int) -> tor
             else:
                 D[r0:r1, c0:c1] = tile
                 D[c0:c1, r0:r1] = tile.T
+
+    with block_workers(X.device) as workers:
+        workers.map(row_of_tiles, row_blocks(n, side))
     return D
 
 

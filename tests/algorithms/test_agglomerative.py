@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 from scipy.cluster.hierarchy import fcluster, linkage
+from scipy.spatial.distance import pdist, squareform
 from sklearn.cluster import AgglomerativeClustering as SklearnAgglomerative
 from sklearn.datasets import make_blobs
 from sklearn.metrics import adjusted_rand_score
@@ -264,3 +265,21 @@ def test_exactly_one_of_n_clusters_and_threshold() -> None:
 def test_invalid_parameters_are_rejected_before_fit(params: dict[str, object]) -> None:
     with pytest.raises(InvalidParameterError):
         AgglomerativeClustering(**params)._validate_params()
+
+
+@pytest.mark.parametrize("n_features", [3, 12])
+@pytest.mark.parametrize("squared", [True, False])
+def test_distance_matrix_on_threads_is_scipys_and_symmetric(n_features: int, squared: bool) -> None:
+    X = np.random.default_rng(7).normal(size=(700, n_features))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        # A small budget: many rows of tiles, so that the threads share the work.
+        D = distance_matrix(torch.as_tensor(X), squared=squared, budget_bytes=2**15).numpy()
+    finally:
+        torch.set_num_threads(threads)
+    np.testing.assert_array_equal(D, D.T)
+    assert np.isinf(np.diag(D)).all()
+    expected = squareform(pdist(X, "sqeuclidean" if squared else "euclidean"))
+    off_diagonal = ~np.eye(len(X), dtype=bool)
+    np.testing.assert_allclose(D[off_diagonal], expected[off_diagonal], rtol=1e-9, atol=1e-9)
