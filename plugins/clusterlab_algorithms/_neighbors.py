@@ -30,14 +30,11 @@ class PairChunk(NamedTuple):
     """Pairs of points within ``eps``, as positions in the pair source's order.
 
     ``first < second`` in every pair, and every unordered pair comes once over all
-    chunks. ``score`` orders a point's neighbours by distance, whichever end of a pair
-    the point is: the squared euclidean distance, the manhattan distance, or the
-    negated cosine similarity.
+    chunks.
     """
 
     first: torch.Tensor
     second: torch.Tensor
-    score: torch.Tensor
 
 
 class Workspace:
@@ -102,8 +99,6 @@ class Metric:
         self.direct = n_features <= SMALL_DIM and name != "cosine"
         # Squared euclidean distances avoid a square root per pair.
         self.radius = self.eps * self.eps if name == "euclidean" else self.eps
-        #: Whether ``compare`` leaves out each query's squared norm from its scores.
-        self.shifted = name == "euclidean" and not self.direct
 
     def prepare(self, X: torch.Tensor, center: torch.Tensor | None) -> torch.Tensor:
         """Transform points once so that ``compare`` is cheap and accurate.

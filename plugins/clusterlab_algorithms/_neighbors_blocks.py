@@ -145,20 +145,29 @@ class BlockPairs:
     ) -> PairChunk:
         """The pairs within ``eps`` between positions ``q_start:q_stop`` and ``cand``."""
         queries = self.data[q_start:q_stop]
-        scores, within = self.metric.compare(queries, cand_points, self.ws, cand_sq)
+        _, within = self.metric.compare(queries, cand_points, self.ws, cand_sq)
         row, col = torch.nonzero(within, as_tuple=True)
         first = row + q_start
         second = cand[col]
         # Leaves compared with themselves (and with each other inside one tile) give
         # both orders of a pair: keep one.
         once = first < second
-        row, col, first, second = row[once], col[once], first[once], second[once]
-        score = scores[row, col]
-        if self.metric.shifted:
-            # GEMM scores leave out the query's squared norm: add it back, so that the
-            # scores of one point's neighbours compare whichever end of a pair it is.
-            score = score + self.data_sq[first]
-        return PairChunk(first, second, score)
+        return PairChunk(first[once], second[once])
+
+    def score(self, first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
+        """Distances of the pairs at these positions, in an order-preserving form.
+
+        The squared euclidean or the manhattan distance from coordinate differences
+        (not the GEMM expansion, whose rounding depends on the block), or the negated
+        cosine similarity.
+        """
+        a, b = self.data[first], self.data[second]
+        if self.metric.name == "cosine":
+            return (a * b).sum(1).neg_()
+        diff = a.sub_(b)
+        if self.metric.name == "euclidean":
+            return diff.mul_(diff).sum(1)
+        return diff.abs_().sum(1)
 
 
 def _balls(points: torch.Tensor, starts: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:

@@ -149,15 +149,14 @@ class GridPairs:
         second = torch.repeat_interleave(lo - first_pair, lengths, output_size=total)
         second += torch.arange(total, device=device)
         first = torch.repeat_interleave(rows, self._per_point[a:b], output_size=total)
-        score = self._score(first, second)
-        within = torch.le(score, self.metric.radius)
-        return PairChunk(first[within], second[within], score[within])
+        within = torch.le(self.score(first, second), self.metric.radius)
+        return PairChunk(first[within], second[within])
 
-    def _score(self, first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
-        """Squared euclidean (or manhattan) distances, summed feature by feature.
+    def score(self, first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
+        """Squared euclidean (or manhattan) distances of the pairs at these positions.
 
-        The terms and their order are those of the dense tiles, so a pair's distance is
-        the same bit for bit whichever way it is computed.
+        Summed feature by feature: the terms and their order are those of the
+        neighbour test, so a pair compares with ``eps`` as it was listed.
         """
         squared = self.metric.name == "euclidean"
         score: torch.Tensor | None = None

@@ -146,12 +146,12 @@ def _labels_from_pairs(
         both = first_core & second_core
         union_flat(parent, chunk.first[both], chunk.second[both])
         one = first_core ^ second_core
-        first, second, score = chunk.first[one].long(), chunk.second[one].long(), chunk.score[one]
+        first, second = chunk.first[one].long(), chunk.second[one].long()
         first_is_core = first_core[one]
         nearest.offer(
             torch.where(first_is_core, second, first),
             torch.where(first_is_core, first, second),
-            score,
+            pairs.score(first, second),
         )
     del kept
     labels_at = torch.full((n,), NOISE, dtype=torch.int64, device=device)
@@ -219,12 +219,12 @@ class _KeptPairs:
 
     def add(self, chunk: PairChunk) -> bool:
         """Keep ``chunk``; ``False`` (and everything dropped) once over the limit."""
-        self.bytes += chunk.first.numel() * (8 + chunk.score.element_size())
+        self.bytes += chunk.first.numel() * 8
         if self.bytes > self.limit_bytes:
             self._batches, self._pending = [], []
             return False
         small = torch.int32
-        self._pending.append(PairChunk(chunk.first.to(small), chunk.second.to(small), chunk.score))
+        self._pending.append(PairChunk(chunk.first.to(small), chunk.second.to(small)))
         self._pending_pairs += chunk.first.numel()
         if self._pending_pairs >= _UNION_BATCH:
             self._flush()
@@ -237,6 +237,6 @@ class _KeptPairs:
 
     def _flush(self) -> None:
         if self._pending:
-            first, second, score = (torch.cat(parts) for parts in zip(*self._pending, strict=True))
-            self._batches.append(PairChunk(first, second, score))
+            first, second = (torch.cat(parts) for parts in zip(*self._pending, strict=True))
+            self._batches.append(PairChunk(first, second))
         self._pending, self._pending_pairs = [], 0
