@@ -15,6 +15,7 @@ from clusterlab_plots._style import (
     label_color,
     label_name,
     new_figure,
+    point_marker,
 )
 
 if TYPE_CHECKING:
@@ -110,6 +111,7 @@ def _draw_points(axes: Any, points: np.ndarray, labels: np.ndarray, size: float)
             points[mask, 0],
             points[mask, 1],
             s=size,
+            marker=point_marker(),
             color=label_color(label),
             alpha=0.6 if label < 0 else 0.85,
             linewidths=0,
@@ -121,6 +123,7 @@ def _draw_points(axes: Any, points: np.ndarray, labels: np.ndarray, size: float)
             points[mask, 0],
             points[mask, 1],
             s=size,
+            marker=point_marker(),
             c=[label_color(label) for label in labels[mask].tolist()],
             alpha=0.85,
             linewidths=0,

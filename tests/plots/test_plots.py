@@ -413,3 +413,25 @@ def test_snug_layout_fits_the_decorations_as_constrained_layout_does(
     snug_figure.canvas.draw()
     snug = snug_figure.axes[0].get_window_extent(snug_figure.canvas.get_renderer())
     np.testing.assert_allclose(snug.extents, constrained.extents, atol=8)
+
+
+def test_scatter_points_are_round_polygons_without_curves(
+    blobs: np.ndarray, fitted_kmeans: KMeans
+) -> None:
+    from matplotlib.path import Path
+
+    figure = scatter(make_trial(blobs, fitted_kmeans.labels_, fitted_kmeans))
+    assert figure is not None
+    for label, collection in point_collections(figure).items():
+        if label == "centres":
+            continue
+        (path,) = collection.get_paths()
+        codes = path.codes if path.codes is not None else np.array([Path.LINETO])
+        # Straight edges only: extents need no Bézier roots, for data limits and legends.
+        assert not np.isin(codes, [Path.CURVE3, Path.CURVE4]).any()
+        corners = path.vertices[:-1]
+        assert len(corners) >= 12
+        radii = np.linalg.norm(corners, axis=1)
+        # All corners on one circle about the point (matplotlib scales markers itself).
+        np.testing.assert_allclose(radii, radii[0], rtol=1e-12)
+        assert radii[0] > 0
