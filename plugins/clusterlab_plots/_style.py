@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -96,6 +97,12 @@ def snug_layout_engine() -> Any:
     picture for one axes but measures every text on two passes, which made it most of
     the cost of saving a small plot. Figures with several axes are left as they are.
     """
+    return _snug_engine_class()()
+
+
+@functools.cache
+def _snug_engine_class() -> type:
+    # Defined on first use: matplotlib is imported only when a plot is drawn.
     from matplotlib.layout_engine import LayoutEngine
 
     class SnugLayoutEngine(LayoutEngine):
@@ -120,4 +127,4 @@ def snug_layout_engine() -> Any:
             if right > left and top > bottom:
                 axes.set_position((left, bottom, right - left, top - bottom))
 
-    return SnugLayoutEngine()
+    return SnugLayoutEngine
