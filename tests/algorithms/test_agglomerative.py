@@ -18,20 +18,9 @@ import clusterlab_algorithms.agglomerative as agglomerative_module
 from clusterlab_algorithms._linkage_matrix import SQUARED, distance_matrix
 from clusterlab_algorithms._linkage_tree import linkage_matrix
 from clusterlab_algorithms.agglomerative import AgglomerativeClustering, LinkageMemoryError
+from tests.algorithms.devices import DEVICES, device_or_skip
 
 LINKAGES = ["ward", "complete", "average", "single"]
-DEVICES = [
-    "cpu",
-    pytest.param("cuda", marks=pytest.mark.cuda),
-]
-
-
-def _device_or_skip(device: str) -> str:
-    if device == "cuda" and not torch.cuda.is_available():
-        pytest.skip("CUDA not available")
-    return device
-
-
 # Continuous random data: no two merge heights tie, so the tree is unique.
 DATASETS = {
     "normal-3d": np.random.default_rng(0).normal(size=(300, 3)),
@@ -204,7 +193,7 @@ def test_float32_keeps_its_dtype(method: str) -> None:
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("method", LINKAGES)
 def test_tensor_input_gives_tensors_on_its_device(device: str, method: str) -> None:
-    device = _device_or_skip(device)
+    device = device_or_skip(device)
     X = DATASETS["normal-12d"]
     model = AgglomerativeClustering(3, linkage=method).fit(torch.as_tensor(X, device=device))
     for name in ("labels_", "children_", "distances_", "linkage_matrix_"):
@@ -219,7 +208,7 @@ def test_tensor_input_gives_tensors_on_its_device(device: str, method: str) -> N
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("method", LINKAGES)
 def test_device_parameter(device: str, method: str) -> None:
-    device = _device_or_skip(device)
+    device = device_or_skip(device)
     X = DATASETS["blobs-5d"]
     model = AgglomerativeClustering(3, linkage=method, device=device).fit(X)
     assert isinstance(model.labels_, np.ndarray)

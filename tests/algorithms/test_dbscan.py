@@ -19,17 +19,7 @@ from clusterlab_algorithms._neighbors import Metric, PairChunk, Workspace
 from clusterlab_algorithms._neighbors_blocks import BlockPairs, kd_order
 from clusterlab_algorithms._neighbors_grid import GridPairs, Lattice
 from clusterlab_algorithms.dbscan import DBSCAN
-
-DEVICES = [
-    "cpu",
-    pytest.param("cuda", marks=pytest.mark.cuda),
-]
-
-
-def _device_or_skip(device: str) -> str:
-    if device == "cuda" and not torch.cuda.is_available():
-        pytest.skip("CUDA not available")
-    return device
+from tests.algorithms.devices import DEVICES, device_or_skip
 
 
 def _blobs(seed: int, n_features: int = 2) -> np.ndarray:
@@ -277,7 +267,7 @@ def test_dtype_is_kept(dtype: type) -> None:
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_tensor_input_gives_tensors_on_its_device(device: str, dtype: torch.dtype) -> None:
-    device = _device_or_skip(device)
+    device = device_or_skip(device)
     X, eps, min_samples, metric = CASES["blobs-2d"]
     tensor = torch.as_tensor(X, dtype=dtype, device=device)
     model = DBSCAN(eps=eps, min_samples=min_samples, metric=metric).fit(tensor)
@@ -294,7 +284,7 @@ def test_tensor_input_gives_tensors_on_its_device(device: str, dtype: torch.dtyp
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("case", ["blobs-2d", "blobs-8d", "cosine-8d"])
 def test_device_parameter(device: str, case: str) -> None:
-    device = _device_or_skip(device)
+    device = device_or_skip(device)
     X, eps, min_samples, metric = CASES[case]
     model = DBSCAN(eps=eps, min_samples=min_samples, metric=metric, device=device).fit(X)
     assert isinstance(model.labels_, np.ndarray)

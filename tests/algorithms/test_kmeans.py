@@ -19,8 +19,7 @@ from clusterlab_algorithms._distances import (
     pairwise_sq_dists,
 )
 from clusterlab_algorithms.kmeans import KMeans, kmeans_plusplus
-
-DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.cuda)]
+from tests.algorithms.devices import DEVICES, device_or_skip
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -43,12 +42,6 @@ def lloyd_mode(request, monkeypatch) -> str:
     threshold = 0 if request.param == "bounded" else 10**12
     monkeypatch.setattr(kmeans_module._Lloyd, "MIN_BOUNDED_SAMPLES", threshold)
     return request.param
-
-
-def _device_or_skip(device: str) -> str:
-    if device == "cuda" and not torch.cuda.is_available():
-        pytest.skip("CUDA not available")
-    return device
 
 
 # (n_samples, n_features, centers, cluster_std): overlapping blobs, so that Lloyd needs
@@ -85,7 +78,7 @@ def _numpy(value) -> np.ndarray:
 @pytest.mark.parametrize("seed", [0, 1])
 @pytest.mark.parametrize("name", list(DATASETS))
 def test_same_init_reproduces_sklearn(name, seed, dtype, kind, device, lloyd_mode):
-    device = _device_or_skip(device)
+    device = device_or_skip(device)
     X = _blobs(name, seed, dtype)
     k = DATASETS[name][2]
     init = _init(X, k, seed)
@@ -164,7 +157,7 @@ def _far_init(X: np.ndarray, k: int, n_far: int, seed: int) -> np.ndarray:
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_one_empty_cluster_is_relocated_as_in_sklearn(dtype, device, lloyd_mode):
-    device = _device_or_skip(device)
+    device = device_or_skip(device)
     X = _blobs("5d", 5, dtype)
     init = _far_init(X, 6, 1, 5)
     reference = SklearnKMeans(6, init=init, n_init=1).fit(X)
@@ -200,7 +193,7 @@ def test_more_clusters_than_distinct_points_warns_and_stays_finite(lloyd_mode):
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("init", ["array", "k-means++", "random"])
 def test_tiny_memory_budget_gives_the_same_result(init, device, monkeypatch, lloyd_mode):
-    device = _device_or_skip(device)
+    device = device_or_skip(device)
     X = torch.from_numpy(_blobs("5d", 7, np.float64)).to(device)
     params = dict(n_clusters=6, n_init=2 if init == "random" else 1, random_state=3)
     if init == "array":
@@ -249,7 +242,7 @@ def test_fixed_random_state_is_deterministic_and_leaves_the_global_seed_alone():
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_tensor_input_gives_tensors_on_the_device_in_its_dtype(dtype, device):
-    device = _device_or_skip(device)
+    device = device_or_skip(device)
     X = torch.from_numpy(_blobs("5d", 9, np.float64)).to(device=device, dtype=dtype)
     ours = KMeans(6, random_state=0).fit(X)
     assert isinstance(ours.cluster_centers_, torch.Tensor)

@@ -11,8 +11,7 @@ from sklearn.datasets import make_blobs
 from sklearn.exceptions import ConvergenceWarning
 
 from clusterlab_algorithms.minibatch_kmeans import MiniBatchKMeans
-
-DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.cuda)]
+from tests.algorithms.devices import DEVICES, device_or_skip
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -23,12 +22,6 @@ def _one_cpu_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
-
-
-def _device_or_skip(device: str) -> str:
-    if device == "cuda" and not torch.cuda.is_available():
-        pytest.skip("CUDA not available")
-    return device
 
 
 def _blobs(seed: int, n: int = 6000, d: int = 6, k: int = 8, dtype=np.float64) -> np.ndarray:
@@ -49,7 +42,7 @@ def _inertia(X: np.ndarray, centers) -> float:
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_inertia_is_close_to_sklearn(seed, dtype, kind, device):
-    device = _device_or_skip(device)
+    device = device_or_skip(device)
     X = _blobs(seed, dtype=dtype)
     data = torch.from_numpy(X).to(device) if kind == "tensor" else X
     ours = MiniBatchKMeans(8, random_state=seed, n_init=3, device=device).fit(data)
@@ -165,7 +158,7 @@ def test_tiny_memory_budget_gives_the_same_result(monkeypatch):
 
 @pytest.mark.cuda
 def test_numpy_data_streams_to_the_gpu():
-    _device_or_skip("cuda")
+    device_or_skip("cuda")
     X = _blobs(10)
     ours = MiniBatchKMeans(8, random_state=0, device="cuda").fit(X)
     assert isinstance(ours.cluster_centers_, np.ndarray)
