@@ -7,6 +7,7 @@ import fcntl
 import json
 import os
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -69,6 +70,12 @@ def _check_server(uri: str, timeout_s: float = 10.0) -> None:
             f"the MLflow tracking server {uri} does not answer ({reason}); start it "
             f"(mlflow server --host ...) or choose another store with --tracking-uri"
         ) from None
+
+
+# Tries of a dataset input that lost a race to insert the same new dataset.
+_DATASET_ATTEMPTS = 3
+# How sqlite and PostgreSQL word the refused insert.
+_UNIQUE_VIOLATIONS = ("UNIQUE constraint failed", "duplicate key value violates unique")
 
 
 class Tracker:
@@ -148,8 +155,6 @@ class Tracker:
         tags: dict[str, str] | None = None,
     ) -> None:
         """Log params, metrics and tags in one request."""
-        import time
-
         from mlflow.entities import Metric, Param, RunTag
 
         now = int(time.time() * 1000)
@@ -174,7 +179,19 @@ class Tracker:
         dataset = Dataset(name=name, digest=digest, source_type="clusterlab", source=source_text)
         input_tags = [InputTag("mlflow.data.context", "training")]
         input_tags += [InputTag(k, str(v)) for k, v in tags.items()]
-        self.client.log_inputs(run_id, datasets=[DatasetInput(dataset, input_tags)])
+        inputs = [DatasetInput(dataset, input_tags)]
+        for attempt in range(_DATASET_ATTEMPTS):
+            try:
+                self.client.log_inputs(run_id, datasets=inputs)
+                return
+            except Exception as exc:
+                # The store creates a dataset's row if it is missing, not atomically: two
+                # workers logging the same new dataset at once can both try to insert it,
+                # and the loser's transaction is rolled back. Again, the row is there.
+                lost_race = any(marker in str(exc) for marker in _UNIQUE_VIOLATIONS)
+                if attempt == _DATASET_ATTEMPTS - 1 or not lost_race:
+                    raise
+                time.sleep(0.05 * (attempt + 1))
 
     def log_figure(self, run_id: str, figure: Any, path: str) -> None:
         """Save a matplotlib figure as a PNG artifact (its layout is fixed first).

@@ -96,3 +96,45 @@ def test_nan_message_names_the_drop_step_which_then_fixes_it(store, tmp_path):
     assert result.ok
     run_info = MlflowClient(tracking_uri=store).get_run(result.trials[0].run_id)
     assert run_info.data.params["dataset.preprocess"] == "drop_nonfinite"
+
+
+class _LosesOneRace:
+    """A client whose first ``log_inputs`` fails as a store refusing a concurrent insert."""
+
+    def __init__(self, client, message: str) -> None:
+        self._client = client
+        self._message = message
+        self.refused = 0
+
+    def __getattr__(self, name):
+        return getattr(self._client, name)
+
+    def log_inputs(self, *args, **kwargs):
+        if not self.refused:
+            self.refused += 1
+            raise RuntimeError(self._message)
+        return self._client.log_inputs(*args, **kwargs)
+
+
+def test_a_dataset_insert_that_lost_a_race_is_logged_on_the_next_try(store):
+    from clusterlab.tracking import Tracker
+
+    tracker = Tracker(store, "race")
+    run_id = tracker.start_run("trial", {})
+    refusal = "BAD_REQUEST: (sqlite3.IntegrityError) UNIQUE constraint failed: datasets.name"
+    tracker.client = _LosesOneRace(tracker.client, refusal)
+    tracker.log_dataset(run_id, "blobs", "abc123", "{}", {"shape": "10x2"})
+    assert tracker.client.refused == 1
+    inputs = MlflowClient(store).get_run(run_id).inputs.dataset_inputs
+    assert [(i.dataset.name, i.dataset.digest) for i in inputs] == [("blobs", "abc123")]
+
+
+def test_other_dataset_errors_are_not_retried(store):
+    from clusterlab.tracking import Tracker
+
+    tracker = Tracker(store, "race")
+    run_id = tracker.start_run("trial", {})
+    tracker.client = _LosesOneRace(tracker.client, "BAD_REQUEST: the run is not active")
+    with pytest.raises(RuntimeError, match="not active"):
+        tracker.log_dataset(run_id, "blobs", "abc123", "{}", {})
+    assert MlflowClient(store).get_run(run_id).inputs.dataset_inputs == []
