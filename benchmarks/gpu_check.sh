@@ -11,9 +11,17 @@ set -euo pipefail
 
 device="${1:-cuda}"
 cd "$(dirname "$0")/.."
-python="python"
-if [ -x .venv/bin/python ]; then
-    python=".venv/bin/python"
+# The project's virtual environment if there is one, else the interpreter on PATH (GPU
+# images often ship only `python3`).
+python="${PYTHON:-}"
+if [ -z "$python" ]; then
+    if [ -x .venv/bin/python ]; then
+        python=".venv/bin/python"
+    elif command -v python >/dev/null; then
+        python="python"
+    else
+        python="python3"
+    fi
 fi
 
 if [ "${device%%:*}" = "cuda" ]; then

@@ -454,6 +454,17 @@ class _Lloyd:
         )
 
 
+def same_partition(first: torch.Tensor, second: torch.Tensor, n_clusters: int) -> bool:
+    """Whether two labelings split the points alike, whatever number each cluster has.
+
+    Runs from different seeds often end in the same clusters under other numbers, with
+    inertias that differ only by rounding (and on a GPU, from one fit to the next): the
+    first such run is kept, as scikit-learn does, so the labels do not depend on rounding.
+    """
+    pairs = torch.unique(first * n_clusters + second).numel()
+    return pairs == torch.unique(first).numel() == torch.unique(second).numel()
+
+
 def _tolerance(x_sq: torch.Tensor, n_features: int, tol: float) -> float:
     """scikit-learn's tolerance: ``tol`` times the mean of the per-feature variances.
 
@@ -670,7 +681,10 @@ class KMeans(_BaseKMeans):
                 if self.verbose:
                     print("Initialization complete")
                 run = lloyd.run(centers, max_iter=self.max_iter, tol=tol, verbose=self.verbose)
-                if best is None or run.inertia < best.inertia:
+                if best is None or (
+                    run.inertia < best.inertia
+                    and not same_partition(run.labels, best.labels, self.n_clusters)
+                ):
                     best = run
             assert best is not None
             centers = best.centers + mean

@@ -377,3 +377,41 @@ def test_block_threads_give_the_serial_result_and_restore_torch_threads(lloyd, m
     reference = SklearnKMeans(7, init=init, n_init=1).fit(X)
     assert adjusted_rand_score(reference.labels_, threaded.labels_) == 1.0
     assert threaded.inertia_ == pytest.approx(reference.inertia_, rel=1e-5)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_same_partition_is_an_adjusted_rand_index_of_one(seed):
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 5, 200)
+    relabelled = rng.permutation(5)[labels]
+    merged = np.where(labels == 4, 3, labels)
+    split = labels.copy()
+    split[np.flatnonzero(labels == 2)[::2]] = 5
+    for other in (labels, relabelled, merged, split, rng.integers(0, 5, 200)):
+        expected = adjusted_rand_score(labels, other) == 1.0
+        got = kmeans_module.same_partition(torch.from_numpy(labels), torch.from_numpy(other), 6)
+        assert got == expected
+
+
+def test_a_later_run_with_the_same_clusters_does_not_replace_the_first(monkeypatch):
+    # Runs that end in the same clusters under other numbers differ in inertia only by
+    # rounding, which on a GPU changes from fit to fit: the first must be kept, as
+    # scikit-learn keeps it, or the labels would depend on that rounding.
+    first = torch.tensor([0, 0, 1, 1, 2, 2])
+    runs = [
+        kmeans_module._Run(torch.zeros(3, 1), first, 1.0, 3),
+        kmeans_module._Run(torch.ones(3, 1), torch.tensor([2, 2, 0, 0, 1, 1]), 1.0 - 1e-7, 4),
+        kmeans_module._Run(torch.ones(3, 1), torch.tensor([0, 0, 0, 1, 2, 2]), 1.5, 5),
+    ]
+    monkeypatch.setattr(kmeans_module._Lloyd, "run", lambda self, *a, **k: runs.pop(0))
+    X = np.arange(6, dtype=np.float32).reshape(-1, 1)
+    fitted = KMeans(3, n_init=3, random_state=0).fit(X)
+    assert fitted.labels_.tolist() == first.tolist() and fitted.n_iter_ == 3
+
+    better = torch.tensor([0, 0, 1, 1, 1, 2])
+    runs = [
+        kmeans_module._Run(torch.zeros(3, 1), first, 1.0, 3),
+        kmeans_module._Run(torch.ones(3, 1), better, 0.5, 4),
+    ]
+    fitted = KMeans(3, n_init=2, random_state=0).fit(X)
+    assert fitted.labels_.tolist() == better.tolist() and fitted.inertia_ == 0.5
