@@ -32,15 +32,23 @@ def _one_cpu_thread():
     torch.set_num_threads(threads)
 
 
-@pytest.fixture(params=["plain", "bounded"])
-def lloyd_mode(request, monkeypatch) -> str:
-    """Run a test with plain Lloyd passes and with the bounds that skip settled points.
+def use_lloyd_mode(monkeypatch, mode: str) -> None:
+    """Make the estimator iterate ``mode``-wise: plain, bounded or dense, on any device.
 
-    The estimator keeps bounds only from a size up; the test data are small, so the
-    threshold is moved to exercise both ways.
+    It keeps bounds only from a size up, and dense passes only off the CPU; the test
+    data are small and mostly on the CPU, so the threshold and the devices are moved.
     """
-    threshold = 0 if request.param == "bounded" else 10**12
+    threshold = 0 if mode == "bounded" else 10**12
     monkeypatch.setattr(kmeans_module._Lloyd, "MIN_BOUNDED_SAMPLES", threshold)
+    host = frozenset() if mode == "dense" else frozenset({"cpu", "cuda", "mps"})
+    monkeypatch.setattr(kmeans_module._Lloyd, "HOST_DEVICES", host)
+
+
+@pytest.fixture(params=["plain", "bounded", "dense"])
+def lloyd_mode(request, monkeypatch) -> str:
+    """Run a test with plain Lloyd passes, with the bounds that skip settled points, and
+    with the dense passes (one host read per iteration) that accelerators use."""
+    use_lloyd_mode(monkeypatch, request.param)
     return request.param
 
 
@@ -360,8 +368,7 @@ def test_distance_kernels_match_scipy():
 def test_block_threads_give_the_serial_result_and_restore_torch_threads(lloyd, monkeypatch):
     # Small blocks, so that every loop has many blocks to spread over the threads.
     monkeypatch.setattr("clusterlab_algorithms._distances.CPU_BLOCK_BYTES", 4096)
-    threshold = 0 if lloyd == "bounded" else 10**12
-    monkeypatch.setattr(kmeans_module._Lloyd, "MIN_BOUNDED_SAMPLES", threshold)
+    use_lloyd_mode(monkeypatch, lloyd)
     X = make_blobs(6000, 8, centers=7, cluster_std=2.5, random_state=3)[0].astype(np.float32)
     init = _init(X, 7, 3)
     serial = KMeans(7, init=init, n_init=1).fit(X)
