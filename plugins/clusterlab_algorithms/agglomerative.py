@@ -35,6 +35,9 @@ DEFAULT_MEMORY_FRACTION = 0.5
 # a search then reads n x d values that stay in cache, against n values of a matrix row
 # from memory plus one strided column write per merge.
 CENTROID_MAX_FEATURES = 64
+# Devices where single linkage grows its tree by Prim's steps (cheap there); elsewhere by
+# Borůvka's rounds, whose few large launches suit an accelerator.
+PRIM_DEVICES = frozenset({"cpu"})
 
 
 class LinkageMemoryError(MemoryError):
@@ -139,12 +142,12 @@ def linkage_tree(
     """
     cpu = X.device.type == "cpu"
     if linkage == "single":
-        # Prim's loop is n steps of a few vector operations each: too small for threads.
-        with one_cpu_thread(X.device), threadpool_limits(1, user_api="blas"):
-            if cpu:
+        if X.device.type in PRIM_DEVICES:
+            # Prim's loop is n steps of a few vector operations each: too small for threads.
+            with one_cpu_thread(X.device), threadpool_limits(1, user_api="blas"):
                 first, second, heights = minimum_spanning_tree_cpu(X)
-            else:
-                first, second, heights = minimum_spanning_tree(X)
+        else:
+            first, second, heights = minimum_spanning_tree(X, memory_budget(X.device))
         return linkage_matrix(first, second, heights)
     # Checked for ward too, though on the CPU with few features it builds no matrix: the
     # limit then does not depend on where and on how many features ward runs.

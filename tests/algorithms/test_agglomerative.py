@@ -16,6 +16,7 @@ import clusterlab_algorithms._linkage_chain as chain_module
 import clusterlab_algorithms._linkage_rnn as rnn_module
 import clusterlab_algorithms.agglomerative as agglomerative_module
 from clusterlab_algorithms._linkage_matrix import SQUARED, distance_matrix
+from clusterlab_algorithms._linkage_single import join_components
 from clusterlab_algorithms._linkage_tree import linkage_matrix
 from clusterlab_algorithms.agglomerative import AgglomerativeClustering, LinkageMemoryError
 from tests.algorithms.devices import DEVICES, device_or_skip
@@ -272,3 +273,53 @@ def test_distance_matrix_on_threads_is_scipys_and_symmetric(n_features: int, squ
     expected = squareform(pdist(X, "sqeuclidean" if squared else "euclidean"))
     off_diagonal = ~np.eye(len(X), dtype=bool)
     np.testing.assert_allclose(D[off_diagonal], expected[off_diagonal], rtol=1e-9, atol=1e-9)
+
+
+@pytest.fixture
+def boruvka(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Single linkage by Borůvka's rounds on the CPU too, as on a GPU."""
+    monkeypatch.setattr(agglomerative_module, "PRIM_DEVICES", frozenset())
+
+
+@pytest.mark.parametrize("dataset", sorted(DATASETS))
+def test_boruvka_single_linkage_equals_scipy(dataset: str, boruvka: None) -> None:
+    X = DATASETS[dataset]
+    model = AgglomerativeClustering(3, linkage="single").fit(X)
+    _assert_same_tree(model.linkage_matrix_, linkage(X, "single"))
+
+
+@pytest.mark.parametrize("budget_mb", ["0.01", "1"])
+def test_boruvka_in_row_blocks_gives_the_same_tree(
+    budget_mb: str, boruvka: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CLUSTERLAB_MEMORY_BUDGET_MB", budget_mb)
+    X = DATASETS["blobs-5d"]
+    model = AgglomerativeClustering(3, linkage="single").fit(X)
+    _assert_same_tree(model.linkage_matrix_, linkage(X, "single"))
+
+
+def test_boruvka_float32_blobs_within_1e5(boruvka: None) -> None:
+    X = make_blobs(1500, 16, centers=6, random_state=7)[0].astype(np.float32)
+    model = AgglomerativeClustering(6, linkage="single").fit(X)
+    reference = linkage(X.astype(np.float64), "single")
+    np.testing.assert_allclose(model.distances_, reference[:, 2], rtol=1e-5, atol=1e-6)
+    assert adjusted_rand_score(fcluster(reference, 6, "maxclust"), model.labels_) == 1.0
+
+
+def test_boruvka_ties_and_duplicates_give_a_minimum_tree(boruvka: None) -> None:
+    rng = np.random.default_rng(5)
+    lattice = np.stack(np.meshgrid(np.arange(9), np.arange(9), np.arange(3)), -1).reshape(-1, 3)
+    for X in (np.repeat(rng.integers(0, 4, size=(40, 2)), 3, axis=0), lattice):
+        Z = AgglomerativeClustering(4, linkage="single").fit(X.astype(float)).linkage_matrix_
+        assert Z[-1, 3] == len(X)
+        # Every minimum spanning tree has the same lengths, whatever ties it broke.
+        np.testing.assert_allclose(Z[:, 2], linkage(X, "single")[:, 2], rtol=1e-12)
+
+
+def test_join_components_breaks_each_cycle_at_its_lowest_component() -> None:
+    # 0 -> 2 -> 5 -> 0 is a cycle of three, 7 <-> 9 one of two, and 11 hangs on 7.
+    roots = torch.tensor([0, 2, 5, 7, 9, 11])
+    target = torch.tensor([2, 5, 0, 9, 7, 7])
+    keep, root_of = join_components(roots, target, 12)
+    assert keep.tolist() == [False, True, True, False, True, True]
+    assert root_of[roots].tolist() == [0, 0, 0, 7, 7, 7]
