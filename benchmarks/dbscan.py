@@ -48,7 +48,7 @@ class Shape:
 
 
 PLANE = Shape(d=2, eps_at=0.1, n_at=100_000, time_limit=1.0, memory_limit=1.0)
-SPACE = Shape(d=16, eps_at=3.3, n_at=50_000, time_limit=0.5, memory_limit=None)
+SPACE = Shape(d=16, eps_at=3.3, n_at=50_000, time_limit=0.5, memory_limit=1.0)
 CASES = [(PLANE, 100_000), (SPACE, 50_000)]
 QUICK_CASES = [(PLANE, 20_000), (SPACE, 10_000)]
 SCALING_N = [10_000, 25_000, 50_000, 100_000, 200_000]
@@ -150,7 +150,7 @@ def impls() -> list[Impl]:
 
 
 def run(ctx: Context) -> list[Row]:
-    """The DBSCAN cases with their time (and, in 2-D, memory) targets."""
+    """The DBSCAN cases with their time and peak-memory targets."""
     rows = []
     for shape, n in QUICK_CASES if ctx.quick else CASES:
         data = make_data(n, shape.d)

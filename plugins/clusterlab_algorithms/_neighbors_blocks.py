@@ -23,8 +23,10 @@ from clusterlab_algorithms._neighbors import Metric, PairChunk, Workspace
 LEAF_SIZE = 256
 # Below this many data points one brute-force block is as fast.
 MIN_POINTS = 4 * LEAF_SIZE
-# Point-to-ball distances computed at once when bounding leaf pairs.
-_CHUNK_PAIRS = 1 << 22
+# Point-to-ball distances computed at once when bounding leaf pairs. With 4 Mi the
+# chunk's temporaries set DBSCAN's peak memory in 16-D (74 MB above the data at 50k
+# points, against 39 MB with 1 Mi and no slower).
+_CHUNK_PAIRS = 1 << 20
 # A split keeps at least 1 / _SPLIT_CLAMP of its group on either side.
 _SPLIT_CLAMP = 10
 # Tiles below this many pairs are joined even when most of their pairs are wasted.
@@ -206,7 +208,7 @@ def _points_near_balls(
     rows = max(1, _CHUNK_PAIRS // max(1, centers.shape[0]))
     for start in range(0, n, rows):
         stop = min(start + rows, n)
-        chunk = torch.cdist(points[start:stop], centers) - radii[None, :]
+        chunk = torch.cdist(points[start:stop], centers).sub_(radii[None, :])
         index = leaf[start:stop, None].expand(-1, centers.shape[0])
         gap.scatter_reduce_(0, index, chunk, reduce="amin")
     return gap <= reach
