@@ -422,3 +422,18 @@ def test_a_later_run_with_the_same_clusters_does_not_replace_the_first(monkeypat
     ]
     fitted = KMeans(3, n_init=2, random_state=0).fit(X)
     assert fitted.labels_.tolist() == better.tolist() and fitted.inertia_ == 0.5
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_half_gaps_are_lower_bounds_in_one_block_and_in_many(dtype):
+    rng = np.random.default_rng(0)
+    centers = (rng.normal(size=(40, 12)) * 5).astype(dtype)
+    distances = cdist(centers, centers)
+    np.fill_diagonal(distances, np.inf)
+    true_half = distances.min(axis=1) / 2
+    X = torch.zeros((1, 12), dtype=torch.from_numpy(centers).dtype)
+    for budget in (2**20, 1000):  # 40 x 40 in one block, or in blocks of a few rows
+        lloyd = kmeans_module._Lloyd(X, X[:, 0], budget=budget)
+        half = lloyd._half_gaps(torch.from_numpy(centers)).numpy().astype(np.float64)
+        assert np.all(half <= true_half)
+        np.testing.assert_allclose(half, true_half, rtol=1e-3)
