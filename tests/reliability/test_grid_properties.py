@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import math
 import subprocess
 import sys
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from clusterlab.grid import count_trials, expand_trials
@@ -54,13 +55,25 @@ def test_count_is_the_product_of_the_axes(spec):
 
 @settings(max_examples=60, deadline=None)
 @given(experiments)
+@example(
+    {
+        "name": "p",
+        "seeds": [0],
+        "datasets": [{"name": "x", "grid": {}}],
+        "algorithms": [
+            {"name": "x", "grid": {"a": [0], "b": [0], "c": [0]}},
+            {"name": "x", "grid": {"a": [0], "c": [0], "b": [0]}},
+        ],
+    }
+)
 def test_hashes_are_unique_and_order_is_stable(spec):
     experiment = Experiment.model_validate(spec)
     first = expand_trials(experiment)
     second = expand_trials(Experiment.model_validate(spec))
     assert [t.hash for t in first] == [t.hash for t in second]
-    # entries repeated in the file give identical trials; all other trials differ
-    configs = {repr(t.config) for t in first}
+    # entries repeated in the file (in any key order) give identical trials; all other
+    # trials differ
+    configs = {json.dumps(t.config, sort_keys=True, default=repr) for t in first}
     assert len({t.hash for t in first}) == len(configs)
 
 
@@ -75,7 +88,6 @@ def test_hashes_are_stable_across_processes(spec):
         "spec = json.loads(sys.stdin.read())\n"
         "print(','.join(t.hash for t in expand_trials(Experiment.model_validate(spec))))\n"
     )
-    import json
 
     out = subprocess.run(
         [sys.executable, "-c", code],
