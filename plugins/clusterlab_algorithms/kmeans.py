@@ -438,7 +438,7 @@ class _Lloyd:
                 _relocate_empty_clusters(X, centers, self.labels, sums, counts, self.budget)
             # A cluster still empty (only when points repeat) keeps a zero sum, as in
             # scikit-learn.
-            new_centers = (sums / counts.clamp(min=1).unsqueeze(1).to(acc)).to(X.dtype)
+            new_centers = _means(sums, counts, X.dtype)
             if verbose:
                 inertia = _inertia(X, centers, self.labels, self.budget)
                 print(f"Iteration {iteration}, inertia {inertia}.")
@@ -492,14 +492,14 @@ class _Lloyd:
                 changed = torch.ne(self.labels, before).any()
             sums, counts = self.dense_sums(k, acc)
             empty = (counts == 0).any()
-            new_centers = (sums / counts.clamp(min=1).unsqueeze(1).to(acc)).to(X.dtype)
+            new_centers = _means(sums, counts, X.dtype)
             shift = ((new_centers - centers) ** 2).sum()
             flags = torch.stack([changed.to(acc), empty.to(acc), shift.to(acc)]).tolist()
             strict = iteration > 0 and not flags[0]
             shift_value = flags[2]
             if flags[1]:
                 _relocate_empty_clusters(X, centers, self.labels, sums, counts, self.budget)
-                new_centers = (sums / counts.clamp(min=1).unsqueeze(1).to(acc)).to(X.dtype)
+                new_centers = _means(sums, counts, X.dtype)
                 shift_value = float(((new_centers - centers) ** 2).sum())
             if verbose:
                 inertia = _inertia(X, centers, self.labels, self.budget)
@@ -522,6 +522,11 @@ class _Lloyd:
         return _Run(
             centers=centers, labels=self.labels.clone(), inertia=inertia, n_iter=iteration + 1
         )
+
+
+def _means(sums: torch.Tensor, counts: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """The centres from per-cluster sums and counts; an empty cluster keeps its zero sum."""
+    return (sums / counts.clamp(min=1).unsqueeze(1).to(sums.dtype)).to(dtype)
 
 
 def same_partition(first: torch.Tensor, second: torch.Tensor, n_clusters: int) -> bool:
