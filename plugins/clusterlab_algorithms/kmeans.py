@@ -259,6 +259,9 @@ class _Lloyd:
 
     # Above this fraction of candidate points, every point is measured in place.
     MEASURE_ALL_FRACTION = 0.3
+    # A full pass keeps no bounds while at least this share of points changed cluster in
+    # the pass before (the first pass included).
+    PLAIN_MOVED_SHARE = 0.3
     # Below this many points the bookkeeping of bounds costs more than it saves.
     MIN_BOUNDED_SAMPLES = 20_000
 
@@ -275,6 +278,10 @@ class _Lloyd:
         self.dense = X.device.type not in self.HOST_DEVICES
         self.bounded = n >= self.MIN_BOUNDED_SAMPLES and not self.dense
         size = n if self.bounded else 0
+        #: Whether ``upper`` and ``lower`` hold bounds for the current labels.
+        self.bounds_valid = False
+        #: Share of the points that changed cluster at the last full pass.
+        self.moved_share = 1.0
         self.upper = torch.empty(size, dtype=X.dtype, device=X.device)
         self.lower = torch.empty(size, dtype=X.dtype, device=X.device)
 
@@ -299,12 +306,18 @@ class _Lloyd:
         return labels, upper, lower
 
     def measure_all(self, centers: torch.Tensor) -> None:
-        """Assign every point from scratch, and set its bounds where they are kept."""
+        """Assign every point from scratch, and set its bounds where they are kept.
+
+        Bounds are skipped while many points still change cluster at each pass: the next
+        iteration would then measure every point again anyway.
+        """
         c_sq = squared_norms(centers)
+        with_bounds = self.bounded and self.moved_share < self.PLAIN_MOVED_SHARE
+        self.bounds_valid = with_bounds
 
         def measure(start: int, stop: int) -> None:
             block = slice(start, stop)
-            if self.bounded:
+            if with_bounds:
                 self.labels[block], self.upper[block], self.lower[block] = self._measure(
                     block, centers, c_sq
                 )
@@ -319,6 +332,7 @@ class _Lloyd:
         before = self.labels.clone()
         self.measure_all(centers)
         moved = torch.nonzero(self.labels != before).squeeze(1)
+        self.moved_share = moved.numel() / self.X.shape[0]
         return moved, torch.index_select(before, 0, moved)
 
     def _half_gaps(self, centers: torch.Tensor) -> torch.Tensor:
@@ -342,7 +356,7 @@ class _Lloyd:
 
         Returns the indices of the points whose label changed and their old labels.
         """
-        if not self.bounded:
+        if not self.bounds_valid:
             return self._remeasure_all(centers)
         shifts = torch.linalg.vector_norm(centers - previous, dim=1).mul_(1 + self.slack)
         self.upper += torch.index_select(shifts, 0, self.labels)
@@ -415,6 +429,7 @@ class _Lloyd:
     def _iterate(self, centers: torch.Tensor, *, max_iter: int, tol: float, verbose: int) -> _Run:
         X, k = self.X, centers.shape[0]
         acc = accumulate_dtype(X.device)
+        self.moved_share = 1.0
         self.measure_all(centers)
         sums, counts = self.full_sums(k, acc)
         previous, strict, relocated = centers, False, False

@@ -437,3 +437,18 @@ def test_half_gaps_are_lower_bounds_in_one_block_and_in_many(dtype):
         half = lloyd._half_gaps(torch.from_numpy(centers)).numpy().astype(np.float64)
         assert np.all(half <= true_half)
         np.testing.assert_allclose(half, true_half, rtol=1e-3)
+
+
+@pytest.mark.parametrize("plain_share", [0.0, 0.05, 0.3, 2.0])
+def test_full_passes_with_or_without_bounds_give_sklearns_iterates(plain_share, monkeypatch):
+    # 0: no pass keeps bounds (every iteration measures every point); 2: every full pass
+    # keeps them; in between, passes keep bounds once few points change cluster.
+    use_lloyd_mode(monkeypatch, "bounded")
+    monkeypatch.setattr(kmeans_module._Lloyd, "PLAIN_MOVED_SHARE", plain_share)
+    X = make_blobs(5000, 6, centers=9, cluster_std=3.0, random_state=11)[0].astype(np.float32)
+    init = _init(X, 9, 11)
+    ours = KMeans(9, init=init, n_init=1, tol=0).fit(X)
+    reference = SklearnKMeans(9, init=init, n_init=1, tol=0).fit(X)
+    np.testing.assert_array_equal(ours.labels_, reference.labels_)
+    assert ours.n_iter_ == reference.n_iter_
+    assert ours.inertia_ == pytest.approx(reference.inertia_, rel=1e-5)
