@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import functools
+import itertools
+import math
+import threading
 from collections.abc import Iterator
 
 import torch
@@ -18,8 +21,10 @@ _MAX_FAST_COLUMNS = 4096
 
 def squared_norms(X: torch.Tensor) -> torch.Tensor:
     """Squared Euclidean norm of every row of ``X``, in ``X``'s dtype."""
-    # einsum avoids materialising X * X, a full copy of the data.
-    return torch.einsum("ij,ij->i", X, X)
+    # The norm avoids materialising X * X, a full copy of the data; on the CPU it takes
+    # half the time of an einsum and rounds no worse (2.4e-7 against 4.3e-7 relative at
+    # worst over 100k x 32 float32 rows).
+    return torch.linalg.vector_norm(X, dim=1).square_()
 
 
 def rows_per_block(n_cols: int, itemsize: int, budget_bytes: int) -> int:
@@ -44,6 +49,27 @@ def row_blocks(n_rows: int, rows: int) -> Iterator[tuple[int, int]]:
         yield start, min(start + rows, n_rows)
 
 
+# Blocks shared out to threads come in an even number of near-equal blocks, unless that
+# would split fewer than twice this many rows: 100k rows in blocks of at most 32,768 were
+# 3 x 32,768 + 1,696 rows, and one of two threads had 65,536 of them.
+MIN_EVEN_BLOCK_ROWS = 8192
+
+
+def even_row_blocks(n_rows: int, rows: int) -> Iterator[tuple[int, int]]:
+    """Like :func:`row_blocks`, in an even number of near-equal blocks where rows allow.
+
+    The layout depends on ``n_rows`` and ``rows`` alone, not on the number of threads,
+    so that results do not depend on the machine.
+    """
+    count = -(-n_rows // rows)
+    if count == 0:
+        return iter(())
+    if count % 2 and (count > 1 or n_rows >= 2 * MIN_EVEN_BLOCK_ROWS):
+        count += 1
+    bounds = [i * n_rows // count for i in range(count + 1)]
+    return itertools.pairwise(bounds)
+
+
 def pairwise_sq_dists(
     X: torch.Tensor,
     Y: torch.Tensor,
@@ -65,13 +91,43 @@ def pairwise_sq_dists(
     return dist.clamp_(min=0)
 
 
-def center_scores(X: torch.Tensor, C: torch.Tensor, c_sq: torch.Tensor) -> torch.Tensor:
+class Workspace:
+    """Work buffers kept for reuse by a loop over blocks, one set per thread.
+
+    A block's temporaries are megabytes; allocated afresh for every block, they come
+    back from the allocator as new pages often enough that two threads sharing the
+    process spent more time on them than on the arithmetic.
+    """
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+
+    def buffer(
+        self, name: str, shape: tuple[int, ...], dtype: torch.dtype, device: torch.device
+    ) -> torch.Tensor:
+        """An uninitialised tensor of ``shape``, reusing this thread's buffer ``name``."""
+        buffers: dict[str, torch.Tensor] = self._local.__dict__
+        size = math.prod(shape)
+        kept = buffers.get(name)
+        if kept is None or kept.numel() < size or kept.dtype != dtype or kept.device != device:
+            kept = torch.empty(size, dtype=dtype, device=device)
+            buffers[name] = kept
+        return kept[:size].view(shape)
+
+
+def center_scores(
+    X: torch.Tensor, C: torch.Tensor, c_sq: torch.Tensor, workspace: Workspace | None = None
+) -> torch.Tensor:
     """``‖c‖² − 2 x·c`` for every centre (rows) and point (columns): a ``k x n`` block.
 
     It differs from the squared distance by ``‖x‖²``, a constant per column, so its
-    column minimum is the nearest centre; one GEMM, with no term per point.
+    column minimum is the nearest centre; one GEMM, with no term per point. With a
+    ``workspace`` the block is written into its buffer, valid until the thread's next call.
     """
-    return torch.addmm(c_sq.unsqueeze(1), C, X.T, beta=1, alpha=-2)
+    out = None
+    if workspace is not None:
+        out = workspace.buffer("scores", (C.shape[0], X.shape[0]), X.dtype, X.device)
+    return torch.addmm(c_sq.unsqueeze(1), C, X.T, beta=1, alpha=-2, out=out)
 
 
 @functools.lru_cache(maxsize=64)
@@ -82,20 +138,27 @@ def _index_weights(k: int, dtype: torch.dtype) -> torch.Tensor:
     return weights
 
 
-def column_argmin(V: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def column_argmin(
+    V: torch.Tensor, workspace: Workspace | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Minimum and its index (the first, on ties) of every column of ``V`` (k x b).
 
     On the CPU torch's indexed reductions are several times slower than plain ones, so
     the index is found with vectorised steps instead: the column minimum, the indicator
     of entries above it, and one small matrix product that sums their indices; the rare
-    columns with tied minima are resolved exactly. Elsewhere it is ``V.min(0)``.
+    columns with tied minima are resolved exactly. Elsewhere it is ``V.min(0)``. The
+    indicator goes into the ``workspace`` where one is given.
     """
     k = V.shape[0]
     if V.device.type != "cpu" or k > _MAX_FAST_COLUMNS or not V.is_floating_point():
         return V.min(dim=0)
     values = V.amin(dim=0)
     # 1 above the minimum, 0 at it; a float output skips a bool intermediate.
-    above = torch.gt(V, values, out=torch.empty_like(V))
+    if workspace is None:
+        above = torch.empty_like(V)
+    else:
+        above = workspace.buffer("above", V.shape, V.dtype, V.device)
+    torch.gt(V, values, out=above)
     index_sum, n_above = _index_weights(k, V.dtype) @ above
     # With a single minimum, its index is the sum of all indices minus those above it.
     indices = (k * (k - 1) // 2 - index_sum).to(torch.int64)

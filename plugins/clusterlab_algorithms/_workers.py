@@ -58,16 +58,21 @@ def _pool(threads: int) -> ThreadPoolExecutor:
 
 
 @contextmanager
-def block_workers(device: torch.device) -> Iterator[BlockWorkers]:
+def block_workers(device: torch.device, *, threaded: bool = True) -> Iterator[BlockWorkers]:
     """Workers for block loops on ``device``.
 
     On the CPU with several torch threads: torch runs on one thread inside the block
-    (restored on exit) and the workers are as many Python threads as torch had. On a
-    GPU, or with one thread, blocks run in order.
+    (restored on exit) and the workers are as many Python threads as torch had, or, for
+    work too short to share (``threaded=False``), the blocks run in order on that one
+    thread. On a GPU, or with one thread, blocks run in order.
     """
     threads = torch.get_num_threads()
     if device.type != "cpu" or threads < 2:
         yield SERIAL
+        return
+    if not threaded:
+        with one_cpu_thread(device):
+            yield SERIAL
         return
     with one_cpu_thread(device):
         # The pool's threads start inside this block, so torch sets them up with one

@@ -28,9 +28,11 @@ from clusterlab_algorithms._common import (
     validate_input,
 )
 from clusterlab_algorithms._distances import (
+    Workspace,
     block_rows,
     center_scores,
     column_argmin,
+    even_row_blocks,
     nearest_center,
     pairwise_sq_dists,
     row_blocks,
@@ -230,7 +232,7 @@ def _inertia(
         return torch.linalg.vector_norm(diff) ** 2
 
     rows = block_rows(X.shape[1], X.element_size(), budget, X.device)
-    block_sums = workers.map(block, row_blocks(X.shape[0], rows))
+    block_sums = workers.map(block, even_row_blocks(X.shape[0], rows))
     return float(torch.stack(block_sums).to(accumulate_dtype(X.device)).sum())
 
 
@@ -244,7 +246,7 @@ class _Lloyd:
     overlap are measured again, with one GEMM per block of those points. Bounds carry a
     margin for the rounding of the GEMM expansion, so a point near a tie is always
     measured. The per-cluster sums change only by the points that moved, in float64 so
-    that they do not drift.
+    that they do not drift, or are taken afresh when many moved.
 
     On an accelerator the same iterates are computed densely instead: every point is
     measured each time, the sums are taken afresh, and the host reads one small tensor
@@ -262,6 +264,15 @@ class _Lloyd:
     # A full pass keeps no bounds while at least this share of points changed cluster in
     # the pass before (the first pass included).
     PLAIN_MOVED_SHARE = 0.3
+    # Above this share of points changing cluster, the sums are taken afresh: gathering
+    # the moved rows and adding them twice costs more than one pass over all rows.
+    RESUM_MOVED_SHARE = 0.1
+    # Below this many points the block loops run on one thread. Two threads of one
+    # process slowed each other's blocks down (1.5-3x per block on a 2-core machine), so
+    # a short pass gained nothing from them: at 100k points, 20 iterations took
+    # 0.82-0.93x scikit-learn's time on one thread and 0.92-0.96x on two in alternated
+    # runs; at 300k, 1.16x and 0.93x.
+    MIN_THREADED_SAMPLES = 200_000
     # Below this many points the bookkeeping of bounds costs more than it saves.
     MIN_BOUNDED_SAMPLES = 20_000
 
@@ -275,6 +286,7 @@ class _Lloyd:
         # A generous bound on the relative rounding error of a d-term dot product.
         self.slack = 4 * (d + 2) * torch.finfo(X.dtype).eps
         self.labels = torch.empty(n, dtype=torch.int64, device=X.device)
+        self.workspace = Workspace()
         self.dense = X.device.type not in self.HOST_DEVICES
         self.bounded = n >= self.MIN_BOUNDED_SAMPLES and not self.dense
         size = n if self.bounded else 0
@@ -284,6 +296,12 @@ class _Lloyd:
         self.moved_share = 1.0
         self.upper = torch.empty(size, dtype=X.dtype, device=X.device)
         self.lower = torch.empty(size, dtype=X.dtype, device=X.device)
+        #: Per-cluster sums (in ``acc``) and counts under the current labels, kept by
+        #: :meth:`measure_all` and :meth:`reassign`; stale after empty clusters moved.
+        self.acc = accumulate_dtype(X.device)
+        self.sums = torch.zeros((0, d), dtype=self.acc, device=X.device)
+        self.counts = torch.zeros(0, dtype=torch.int64, device=X.device)
+        self.sums_stale = False
 
     def _measure(
         self, index: torch.Tensor | slice, centers: torch.Tensor, c_sq: torch.Tensor
@@ -295,8 +313,8 @@ class _Lloyd:
             # index_select is several times faster than advanced indexing on the CPU.
             rows = torch.index_select(self.X, 0, index)
             x_sq = torch.index_select(self.x_sq, 0, index)
-        scores = center_scores(rows, centers, c_sq)
-        first, labels = column_argmin(scores)
+        scores = center_scores(rows, centers, c_sq, self.workspace)
+        first, labels = column_argmin(scores, self.workspace)
         margin = (x_sq + c_sq.max()).mul_(self.slack)
         upper = (first + x_sq).add_(margin).clamp_(min=0).sqrt_()
         if centers.shape[0] == 1:
@@ -305,35 +323,64 @@ class _Lloyd:
         lower = (scores.amin(dim=0) + x_sq).sub_(margin).clamp_(min=0).sqrt_()
         return labels, upper, lower
 
-    def measure_all(self, centers: torch.Tensor) -> None:
+    def _assign(self, block: slice, centers: torch.Tensor, c_sq: torch.Tensor) -> torch.Tensor:
+        """Nearest centre of the rows ``block``, written into the labels and returned."""
+        scores = center_scores(self.X[block], centers, c_sq, self.workspace)
+        _, labels = column_argmin(scores, self.workspace)
+        self.labels[block] = labels
+        return labels
+
+    def assign_all(self, centers: torch.Tensor) -> None:
+        """Assign every point to its nearest centre, with no bounds and no host read."""
+        c_sq = squared_norms(centers)
+        rows = block_rows(centers.shape[0], self.X.element_size(), self.budget, self.X.device)
+        self.workers.map(
+            lambda start, stop: self._assign(slice(start, stop), centers, c_sq),
+            even_row_blocks(self.X.shape[0], rows),
+        )
+
+    def measure_all(self, centers: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Assign every point from scratch, and set its bounds where they are kept.
 
-        Bounds are skipped while many points still change cluster at each pass: the next
-        iteration would then measure every point again anyway.
+        Returns the points that changed cluster and their old labels. Bounds are skipped
+        while many points still change cluster at each pass: the next iteration would
+        then measure every point again anyway.
         """
         c_sq = squared_norms(centers)
         with_bounds = self.bounded and self.moved_share < self.PLAIN_MOVED_SHARE
         self.bounds_valid = with_bounds
 
-        def measure(start: int, stop: int) -> None:
+        def measure(start: int, stop: int) -> tuple[torch.Tensor, torch.Tensor]:
             block = slice(start, stop)
+            before = self.labels[block].clone()
             if with_bounds:
-                self.labels[block], self.upper[block], self.lower[block] = self._measure(
-                    block, centers, c_sq
-                )
+                labels, self.upper[block], self.lower[block] = self._measure(block, centers, c_sq)
+                self.labels[block] = labels
             else:
-                _, self.labels[block] = column_argmin(center_scores(self.X[block], centers, c_sq))
+                labels = self._assign(block, centers, c_sq)
+            changed = torch.nonzero(labels != before).squeeze(1)
+            old = torch.index_select(before, 0, changed)
+            return changed.add_(start), old
 
         rows = block_rows(centers.shape[0], self.X.element_size(), self.budget, self.X.device)
-        self.workers.map(measure, row_blocks(self.X.shape[0], rows))
+        return self._joined(self.workers.map(measure, even_row_blocks(self.X.shape[0], rows)))
+
+    @staticmethod
+    def _joined(
+        blocks: list[tuple[torch.Tensor, torch.Tensor]],
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The blocks' moved points and old labels, each joined into one tensor."""
+        if len(blocks) == 1:
+            return blocks[0]
+        moved = [block_moved for block_moved, _ in blocks]
+        old = [block_old for _, block_old in blocks]
+        return torch.cat(moved), torch.cat(old)
 
     def _remeasure_all(self, centers: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Assign every point again; returns the moved points and their old labels."""
-        before = self.labels.clone()
-        self.measure_all(centers)
-        moved = torch.nonzero(self.labels != before).squeeze(1)
+        moved, old = self.measure_all(centers)
         self.moved_share = moved.numel() / self.X.shape[0]
-        return moved, torch.index_select(before, 0, moved)
+        return moved, old
 
     def _half_gaps(self, centers: torch.Tensor) -> torch.Tensor:
         """Half the distance from every centre to its nearest other centre, rounded down."""
@@ -351,26 +398,34 @@ class _Lloyd:
         gaps -= 2 * self.slack * float(c_sq.max())
         return gaps.clamp_(min=0).sqrt_().mul_(0.5)
 
-    def reassign(self, centers: torch.Tensor, previous: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """Update the labels after the centres moved from ``previous`` to ``centers``.
+    def _candidates(self, centers: torch.Tensor, previous: torch.Tensor) -> torch.Tensor:
+        """Move the bounds by the centres' shifts; the points whose label may have changed.
 
-        Returns the indices of the points whose label changed and their old labels.
+        A point is settled when its upper bound is below its lower bound, or below half
+        the gap from its centre to the nearest other (Hamerly's two tests). The first,
+        over all points, settles nearly all; the gaps are checked only on the rest.
         """
-        if not self.bounds_valid:
-            return self._remeasure_all(centers)
         shifts = torch.linalg.vector_norm(centers - previous, dim=1).mul_(1 + self.slack)
         self.upper += torch.index_select(shifts, 0, self.labels)
         self.lower -= shifts.max()
-        bound = torch.maximum(
-            self.lower, torch.index_select(self._half_gaps(centers), 0, self.labels)
-        )
-        candidates = torch.nonzero(self.upper > bound).squeeze(1)
-        none = candidates[:0]
-        if not candidates.numel():
-            return none, none
+        candidates = _indices_above(self.upper, self.lower)
+        if candidates.numel():
+            own = torch.index_select(self.labels, 0, candidates)
+            gaps = torch.index_select(self._half_gaps(centers), 0, own)
+            candidates = candidates[torch.index_select(self.upper, 0, candidates) > gaps]
+        return candidates
+
+    def reassign(self, centers: torch.Tensor, previous: torch.Tensor) -> int:
+        """Update the labels and the sums after the centres moved from ``previous``.
+
+        Returns how many points changed cluster.
+        """
+        if not self.bounds_valid:
+            return self._update_sums(*self._remeasure_all(centers))
+        candidates = self._candidates(centers, previous)
         if candidates.numel() > self.MEASURE_ALL_FRACTION * self.X.shape[0]:
             # Gathering most rows costs more than measuring every row in place.
-            return self._remeasure_all(centers)
+            return self._update_sums(*self._remeasure_all(centers))
         # Candidates go straight to the GEMM: checking their exact distances to their own
         # centres first (Hamerly's second test) settled about half of them, but its six
         # operations over the candidates cost more than the GEMM they saved, from 16
@@ -388,27 +443,45 @@ class _Lloyd:
             return index.masked_select(changed), before.masked_select(changed)
 
         rows = block_rows(centers.shape[0], self.X.element_size(), self.budget, self.X.device)
-        results = self.workers.map(measure, row_blocks(candidates.numel(), rows))
-        moved = [none] + [block_moved for block_moved, _ in results]
-        old = [none] + [block_old for _, block_old in results]
-        return torch.cat(moved), torch.cat(old)
+        blocks = self.workers.map(measure, even_row_blocks(candidates.numel(), rows))
+        if not blocks:
+            return self._update_sums(candidates, candidates)
+        return self._update_sums(*self._joined(blocks))
 
-    def full_sums(self, k: int, acc: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
-        """Per-cluster sums (in ``acc``) and counts of the points under the current labels.
+    def _update_sums(self, moved: torch.Tensor, old: torch.Tensor) -> int:
+        """Bring the sums and counts up to date after ``moved`` left ``old``; their number.
 
-        Each block of rows is summed in the data's dtype, the blocks' sums in ``acc``.
+        The moved rows are added to their new clusters and taken from the old ones,
+        unless so many moved that one pass over all rows costs less.
+        """
+        if self.sums_stale or moved.numel() > self.RESUM_MOVED_SHARE * self.X.shape[0]:
+            self.full_sums()
+        elif moved.numel():
+            points = torch.index_select(self.X, 0, moved).to(self.acc)
+            new = torch.index_select(self.labels, 0, moved)
+            self.sums.index_add_(0, new, points).index_add_(0, old, points, alpha=-1)
+            self.counts.index_add_(0, new, torch.ones_like(new))
+            self.counts.index_add_(0, old, torch.ones_like(old), alpha=-1)
+        return moved.numel()
+
+    def full_sums(self, k: int | None = None) -> None:
+        """Per-cluster sums (in float64 where the device has it) and counts from the labels.
+
+        Each block of rows is summed in the data's dtype, the blocks' sums in float64.
         """
         X = self.X
+        k = self.sums.shape[0] if k is None else k
 
         def block(start: int, stop: int) -> torch.Tensor:
             part = torch.zeros((k, X.shape[1]), dtype=X.dtype, device=X.device)
-            return part.index_add_(0, self.labels[start:stop], X[start:stop]).to(acc)
+            return part.index_add_(0, self.labels[start:stop], X[start:stop]).to(self.acc)
 
         rows = block_rows(X.shape[1], X.element_size(), self.budget, X.device)
-        sums = torch.zeros((k, X.shape[1]), dtype=acc, device=X.device)
-        for part in self.workers.map(block, row_blocks(X.shape[0], rows)):
-            sums += part
-        return sums, torch.bincount(self.labels, minlength=k)
+        self.sums = torch.zeros((k, X.shape[1]), dtype=self.acc, device=X.device)
+        for part in self.workers.map(block, even_row_blocks(X.shape[0], rows)):
+            self.sums += part
+        self.counts = torch.bincount(self.labels, minlength=k)
+        self.sums_stale = False
 
     def run(self, centers: torch.Tensor, *, max_iter: int, tol: float, verbose: int) -> _Run:
         """Iterate from ``centers`` until the labels stop changing or the shift is small.
@@ -418,7 +491,8 @@ class _Lloyd:
         labels match the returned centres. On the CPU the block loops run on threads
         (see :mod:`clusterlab_algorithms._workers`).
         """
-        with block_workers(self.X.device) as workers:
+        threaded = self.X.shape[0] >= self.MIN_THREADED_SAMPLES
+        with block_workers(self.X.device, threaded=threaded) as workers:
             self.workers = workers
             try:
                 iterate = self._iterate_dense if self.dense else self._iterate
@@ -427,33 +501,25 @@ class _Lloyd:
                 self.workers = SERIAL
 
     def _iterate(self, centers: torch.Tensor, *, max_iter: int, tol: float, verbose: int) -> _Run:
-        X, k = self.X, centers.shape[0]
-        acc = accumulate_dtype(X.device)
+        X = self.X
         self.moved_share = 1.0
         self.measure_all(centers)
-        sums, counts = self.full_sums(k, acc)
-        previous, strict, relocated = centers, False, False
+        self.full_sums(centers.shape[0])
+        previous, strict = centers, False
         iteration = 0
         for iteration in range(max_iter):
             if iteration:
-                moved, old = self.reassign(centers, previous)
-                if relocated:
-                    sums, counts = self.full_sums(k, acc)
-                elif moved.numel():
-                    points = torch.index_select(X, 0, moved).to(acc)
-                    new = torch.index_select(self.labels, 0, moved)
-                    sums.index_add_(0, new, points).index_add_(0, old, points, alpha=-1)
-                    counts.index_add_(0, new, torch.ones_like(new))
-                    counts.index_add_(0, old, torch.ones_like(old), alpha=-1)
-                strict = moved.numel() == 0
-            relocated = bool((counts == 0).any())
-            if relocated:
+                strict = self.reassign(centers, previous) == 0
+            if bool((self.counts == 0).any()):
                 # Relocation moves sums and counts but not labels (as scikit-learn does):
-                # the next iteration recomputes both from the labels.
-                _relocate_empty_clusters(X, centers, self.labels, sums, counts, self.budget)
+                # the next iteration takes both afresh from the labels.
+                _relocate_empty_clusters(
+                    X, centers, self.labels, self.sums, self.counts, self.budget
+                )
+                self.sums_stale = True
             # A cluster still empty (only when points repeat) keeps a zero sum, as in
             # scikit-learn.
-            new_centers = _means(sums, counts, X.dtype)
+            new_centers = _means(self.sums, self.counts, X.dtype)
             if verbose:
                 inertia = _inertia(X, centers, self.labels, self.budget)
                 print(f"Iteration {iteration}, inertia {inertia}.")
@@ -496,14 +562,14 @@ class _Lloyd:
         """:meth:`_iterate`'s iterates and stopping rules, with one host read per iteration."""
         X, k = self.X, centers.shape[0]
         acc = accumulate_dtype(X.device)
-        self.measure_all(centers)
+        self.assign_all(centers)
         changed = torch.ones((), dtype=torch.bool, device=X.device)
         strict = False
         iteration = 0
         for iteration in range(max_iter):
             if iteration:
                 before = self.labels.clone()
-                self.measure_all(centers)
+                self.assign_all(centers)
                 changed = torch.ne(self.labels, before).any()
             sums, counts = self.dense_sums(k, acc)
             empty = (counts == 0).any()
@@ -532,11 +598,44 @@ class _Lloyd:
                     )
                 break
         if not strict:
-            self.measure_all(centers)
+            self.assign_all(centers)
         inertia = _inertia(X, centers, self.labels, self.budget)
         return _Run(
             centers=centers, labels=self.labels.clone(), inertia=inertia, n_iter=iteration + 1
         )
+
+
+def _centered_with_norms(
+    data: torch.Tensor, mean: torch.Tensor, budget: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``data - mean`` and its rows' squared norms, by blocks of rows (on threads on the CPU).
+
+    Each block's norms are taken while it is still in cache; a fit on 100k x 32 points
+    spent a tenth of its time on the copy and the norms done whole, on one thread.
+    """
+    centered = torch.empty_like(data)
+    x_sq = torch.empty(data.shape[0], dtype=data.dtype, device=data.device)
+
+    def block(start: int, stop: int) -> None:
+        torch.sub(data[start:stop], mean, out=centered[start:stop])
+        x_sq[start:stop] = squared_norms(centered[start:stop])
+
+    rows = block_rows(data.shape[1], data.element_size(), budget, data.device)
+    threaded = data.shape[0] >= _Lloyd.MIN_THREADED_SAMPLES
+    with block_workers(data.device, threaded=threaded) as workers:
+        workers.map(block, even_row_blocks(data.shape[0], rows))
+    return centered, x_sq
+
+
+def _indices_above(values: torch.Tensor, limits: torch.Tensor) -> torch.Tensor:
+    """Indices of the entries where ``values > limits``, in order.
+
+    On the CPU numpy compares and lists them in a fifth of the time of torch's
+    comparison and nonzero (about 50 against 250 us for 100k entries).
+    """
+    if values.device.type == "cpu":
+        return torch.from_numpy(np.flatnonzero(values.numpy() > limits.numpy()))
+    return torch.nonzero(values > limits).squeeze(1)
 
 
 def _means(sums: torch.Tensor, counts: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
@@ -758,8 +857,7 @@ class KMeans(_BaseKMeans):
             # Centring once makes the GEMM expansion of distances far less prone to
             # cancellation, as scikit-learn does; it costs one copy of X.
             mean = data.mean(dim=0)
-            centered = data - mean
-            x_sq = squared_norms(centered)
+            centered, x_sq = _centered_with_norms(data, mean, budget)
             tol = _tolerance(x_sq, data.shape[1], self.tol)
             lloyd = _Lloyd(centered, x_sq, budget)
             init_array = self._init_array(data)

@@ -14,7 +14,11 @@ from sklearn.utils._param_validation import InvalidParameterError
 
 import clusterlab_algorithms.kmeans as kmeans_module
 from clusterlab_algorithms._distances import (
+    MIN_EVEN_BLOCK_ROWS,
+    Workspace,
+    center_scores,
     column_argmin,
+    even_row_blocks,
     nearest_center,
     pairwise_sq_dists,
 )
@@ -213,9 +217,9 @@ def test_tiny_memory_budget_gives_the_same_result(init, device, monkeypatch, llo
     block_sizes: list[int] = []
     center_scores = kmeans_module.center_scores
 
-    def counting(block, centers, c_sq):
+    def counting(block, centers, c_sq, workspace=None):
         block_sizes.append(block.shape[0])
-        return center_scores(block, centers, c_sq)
+        return center_scores(block, centers, c_sq, workspace)
 
     monkeypatch.setattr(kmeans_module, "center_scores", counting)
     monkeypatch.setenv("CLUSTERLAB_MEMORY_BUDGET_MB", "0.01")
@@ -366,8 +370,10 @@ def test_distance_kernels_match_scipy():
 
 @pytest.mark.parametrize("lloyd", ["plain", "bounded"])
 def test_block_threads_give_the_serial_result_and_restore_torch_threads(lloyd, monkeypatch):
-    # Small blocks, so that every loop has many blocks to spread over the threads.
+    # Small blocks, so that every loop has many blocks to spread over the threads, and
+    # threads from the first point on.
     monkeypatch.setattr("clusterlab_algorithms._distances.CPU_BLOCK_BYTES", 4096)
+    monkeypatch.setattr(kmeans_module._Lloyd, "MIN_THREADED_SAMPLES", 0)
     use_lloyd_mode(monkeypatch, lloyd)
     X = make_blobs(6000, 8, centers=7, cluster_std=2.5, random_state=3)[0].astype(np.float32)
     init = _init(X, 7, 3)
@@ -452,3 +458,67 @@ def test_full_passes_with_or_without_bounds_give_sklearns_iterates(plain_share, 
     np.testing.assert_array_equal(ours.labels_, reference.labels_)
     assert ours.n_iter_ == reference.n_iter_
     assert ours.inertia_ == pytest.approx(reference.inertia_, rel=1e-5)
+
+
+@pytest.mark.parametrize(
+    "n_rows, rows",
+    [(0, 5), (10, 3), (100_000, 32_768), (3_500, 32_768), (20_000, 32_768), (16_385, 8_192)],
+)
+def test_even_row_blocks_cover_the_rows_in_an_even_number_of_near_equal_blocks(n_rows, rows):
+    blocks = list(even_row_blocks(n_rows, rows))
+    covered = [i for start, stop in blocks for i in range(start, stop)]
+    assert covered == list(range(n_rows))
+    sizes = [stop - start for start, stop in blocks]
+    assert all(0 < size <= rows for size in sizes)
+    if len(blocks) > 1:
+        assert len(blocks) % 2 == 0 and max(sizes) - min(sizes) <= 1
+    if n_rows >= 2 * MIN_EVEN_BLOCK_ROWS:
+        assert len(blocks) >= 2
+
+
+def test_workspace_buffers_are_reused_per_thread_and_scores_match_a_fresh_block():
+    workspace = Workspace()
+    first = workspace.buffer("scores", (4, 100), torch.float32, torch.device("cpu"))
+    smaller = workspace.buffer("scores", (3, 50), torch.float32, torch.device("cpu"))
+    assert smaller.data_ptr() == first.data_ptr() and smaller.shape == (3, 50)
+    other_dtype = workspace.buffer("scores", (3, 50), torch.float64, torch.device("cpu"))
+    assert other_dtype.dtype == torch.float64
+
+    rng = np.random.default_rng(5)
+    X = torch.from_numpy(rng.normal(size=(700, 9)))
+    C = torch.from_numpy(rng.normal(size=(13, 9)))
+    c_sq = (C * C).sum(1)
+    for block in (X[:700], X[:300], X[:700]):
+        fresh = column_argmin(center_scores(block, C, c_sq))
+        reused = column_argmin(center_scores(block, C, c_sq, workspace), workspace)
+        assert torch.equal(fresh[1], reused[1]) and torch.equal(fresh[0], reused[0])
+        expected = cdist(block.numpy(), C.numpy(), "sqeuclidean").argmin(axis=1)
+        np.testing.assert_array_equal(reused[1].numpy(), expected)
+
+
+@pytest.mark.parametrize("share", [0.0, 0.03, 0.5, 1.0])
+def test_indices_above_is_torchs_nonzero(share):
+    generator = torch.Generator().manual_seed(int(share * 100))
+    values = torch.rand(10_000, generator=generator)
+    limits = torch.full_like(values, 1 - share)
+    expected = torch.nonzero(values > limits).squeeze(1)
+    assert torch.equal(kmeans_module._indices_above(values, limits), expected)
+
+
+@pytest.mark.parametrize("n_samples, threaded", [(5_000, False), (6_000, True)])
+def test_short_fits_run_their_blocks_on_one_thread(n_samples, threaded, monkeypatch):
+    monkeypatch.setattr(kmeans_module._Lloyd, "MIN_THREADED_SAMPLES", 6_000)
+    seen: list[bool] = []
+    block_workers = kmeans_module.block_workers
+
+    def recording(device, *, threaded=True):
+        seen.append(threaded)
+        return block_workers(device, threaded=threaded)
+
+    monkeypatch.setattr(kmeans_module, "block_workers", recording)
+    X = make_blobs(n_samples, 4, centers=3, random_state=0)[0].astype(np.float32)
+    init = _init(X, 3, 0)
+    ours = KMeans(3, init=init, n_init=1).fit(X)
+    assert seen and set(seen) == {threaded}
+    reference = SklearnKMeans(3, init=init, n_init=1).fit(X)
+    assert adjusted_rand_score(reference.labels_, ours.labels_) == 1.0
