@@ -269,9 +269,9 @@ class _Lloyd:
     RESUM_MOVED_SHARE = 0.1
     # Below this many points the block loops run on one thread. Two threads of one
     # process slowed each other's blocks down (1.5-3x per block on a 2-core machine), so
-    # a short pass gained nothing from them: at 100k points, 20 iterations took
-    # 0.82-0.93x scikit-learn's time on one thread and 0.92-0.96x on two in alternated
-    # runs; at 300k, 1.16x and 0.93x.
+    # a short pass gained nothing from them: at 100k points, in four alternated runs,
+    # 20 iterations took 0.78-0.93x scikit-learn's time on one thread and 0.85-0.96x on
+    # two (one thread faster in three runs); at 300k, 1.16x and 0.93x.
     MIN_THREADED_SAMPLES = 200_000
     # Below this many points the bookkeeping of bounds costs more than it saves.
     MIN_BOUNDED_SAMPLES = 20_000
