@@ -297,7 +297,7 @@ class _Lloyd:
         self.upper = torch.empty(size, dtype=X.dtype, device=X.device)
         self.lower = torch.empty(size, dtype=X.dtype, device=X.device)
         #: Per-cluster sums (in ``acc``) and counts under the current labels, kept by
-        #: :meth:`measure_all` and :meth:`reassign`; stale after empty clusters moved.
+        #: :meth:`reassign` and :meth:`full_sums`; stale after empty clusters moved.
         self.acc = accumulate_dtype(X.device)
         self.sums = torch.zeros((0, d), dtype=self.acc, device=X.device)
         self.counts = torch.zeros(0, dtype=torch.int64, device=X.device)
@@ -445,6 +445,7 @@ class _Lloyd:
         rows = block_rows(centers.shape[0], self.X.element_size(), self.budget, self.X.device)
         blocks = self.workers.map(measure, even_row_blocks(candidates.numel(), rows))
         if not blocks:
+            # No candidates: no point moved (the sums may still be stale).
             return self._update_sums(candidates, candidates)
         return self._update_sums(*self._joined(blocks))
 
@@ -468,6 +469,7 @@ class _Lloyd:
         """Per-cluster sums (in float64 where the device has it) and counts from the labels.
 
         Each block of rows is summed in the data's dtype, the blocks' sums in float64.
+        ``k``, the number of clusters, is needed only while there are no sums yet.
         """
         X = self.X
         k = self.sums.shape[0] if k is None else k
@@ -488,8 +490,8 @@ class _Lloyd:
 
         Mirrors scikit-learn: stop when no label changed (strict convergence) or when the
         summed squared centre shift is ``<= tol``; then assign once more so that the
-        labels match the returned centres. On the CPU the block loops run on threads
-        (see :mod:`clusterlab_algorithms._workers`).
+        labels match the returned centres. On the CPU, from ``MIN_THREADED_SAMPLES``
+        points up, the block loops run on threads (see :mod:`clusterlab_algorithms._workers`).
         """
         threaded = self.X.shape[0] >= self.MIN_THREADED_SAMPLES
         with block_workers(self.X.device, threaded=threaded) as workers:
