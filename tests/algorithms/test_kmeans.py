@@ -522,3 +522,29 @@ def test_short_fits_run_their_blocks_on_one_thread(n_samples, threaded, monkeypa
     assert seen and set(seen) == {threaded}
     reference = SklearnKMeans(3, init=init, n_init=1).fit(X)
     assert adjusted_rand_score(reference.labels_, ours.labels_) == 1.0
+
+
+@pytest.mark.parametrize("gap_fraction", [0.0, 0.1, 2.0])
+def test_the_half_gap_test_is_optional_and_keeps_sklearns_iterates(gap_fraction, monkeypatch):
+    # 0: the gaps are checked on every bounded iteration's candidates; 2: never.
+    use_lloyd_mode(monkeypatch, "bounded")
+    monkeypatch.setattr(kmeans_module._Lloyd, "GAP_TEST_FRACTION", gap_fraction)
+    calls: list[int] = []
+    half_gaps = kmeans_module._Lloyd._half_gaps
+
+    def counting(self, centers):
+        calls.append(centers.shape[0])
+        return half_gaps(self, centers)
+
+    monkeypatch.setattr(kmeans_module._Lloyd, "_half_gaps", counting)
+    X = make_blobs(8000, 6, centers=9, cluster_std=3.0, random_state=4)[0].astype(np.float32)
+    init = _init(X, 9, 4)
+    ours = KMeans(9, init=init, n_init=1, tol=0).fit(X)
+    reference = SklearnKMeans(9, init=init, n_init=1, tol=0).fit(X)
+    np.testing.assert_array_equal(ours.labels_, reference.labels_)
+    assert ours.n_iter_ == reference.n_iter_ > 5
+    assert ours.inertia_ == pytest.approx(reference.inertia_, rel=1e-5)
+    if gap_fraction == 0.0:
+        assert len(calls) >= 3
+    if gap_fraction == 2.0:
+        assert not calls
