@@ -147,9 +147,11 @@ def test_bounds_skip_settled_points_and_keep_sklearn_labels(monkeypatch):
     assert sum(measured) < 0.5 * (ours.n_iter_ + 1) * len(X)
 
 
+@pytest.mark.parametrize("shift", [0.0, 40.0])
 @pytest.mark.parametrize("tol", [0.3, 0.1, 0.03])
-def test_tolerance_is_relative_to_the_mean_variance_as_in_sklearn(tol, lloyd_mode):
-    X = _blobs("16d-many", 4, np.float64)
+def test_tolerance_is_relative_to_the_mean_variance_as_in_sklearn(tol, shift, lloyd_mode):
+    # Unshifted, these data are used as they are; shifted, they are centred first.
+    X = _blobs("16d-many", 4, np.float64) + shift
     init = _init(X, 10, 4)
     reference = SklearnKMeans(10, init=init, n_init=1, tol=tol).fit(X)
     ours = KMeans(10, init=init, n_init=1, tol=tol).fit(X)
@@ -548,3 +550,19 @@ def test_the_half_gap_test_is_optional_and_keeps_sklearns_iterates(gap_fraction,
         assert len(calls) >= 3
     if gap_fraction == 2.0:
         assert not calls
+
+
+@pytest.mark.parametrize("shift, centred", [(0.0, False), (3.0, True), (1e3, True)])
+def test_data_far_from_the_origin_are_centred_and_give_the_same_clusters(shift, centred):
+    X = make_blobs(3000, 8, centers=6, cluster_std=2.0, random_state=2)[0].astype(np.float32)
+    X -= X.mean(axis=0)
+    working = kmeans_module._working_data(torch.from_numpy(X + shift), budget=2**24)
+    assert (working.offset is not None) == centred
+    init = _init(X, 6, 2)
+    near = KMeans(6, init=init, n_init=1).fit(X)
+    far = KMeans(6, init=init + shift, n_init=1).fit(X + shift)
+    reference = SklearnKMeans(6, init=init + shift, n_init=1).fit(X + shift)
+    assert adjusted_rand_score(near.labels_, far.labels_) == 1.0
+    assert adjusted_rand_score(reference.labels_, far.labels_) == 1.0
+    np.testing.assert_allclose(far.cluster_centers_ - shift, near.cluster_centers_, atol=1e-2)
+    assert far.inertia_ == pytest.approx(reference.inertia_, rel=1e-4)
