@@ -94,9 +94,10 @@ def pairwise_sq_dists(
 class Workspace:
     """Work buffers kept for reuse by a loop over blocks, one set per thread.
 
-    A block's temporaries are megabytes; allocated afresh for every block, they come
-    back from the allocator as new pages often enough that two threads sharing the
-    process spent more time on them than on the arithmetic.
+    A block's temporaries are megabytes, and allocated afresh they often come back as
+    new pages, each faulted in: a comparison into a fresh 1.6 MB block once took 12
+    times as long as into a reused one, and on two threads the block GEMMs ran 1.56
+    times as fast as on one into fresh blocks against 2.0 times into reused ones.
     """
 
     def __init__(self) -> None:
