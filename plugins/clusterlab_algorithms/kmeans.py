@@ -409,12 +409,12 @@ class _Lloyd:
         """Move the bounds by the centres' shifts; the points whose label may have changed.
 
         A point is settled when its upper bound is below its lower bound, or below half
-        the gap from its centre to the nearest other (Hamerly's two tests). The first,
-        over all points, settles nearly all. The second settled none to 5% of the rest
-        on blobs of every spread tried, for a dozen operations that cost 6% of a fit at
-        100k x 32, k = 16 (iterations late in a run leave 3-4% of the points); it runs
-        only when the first leaves many, as when a centre jumped far (an empty cluster
-        moved) and every lower bound dropped by that jump.
+        the gap from its centre to the nearest other (Hamerly's test takes the larger of
+        the two). The first, over all points, settles nearly all. The second settled
+        none to 5% of the rest on blobs of every spread tried, for a dozen operations
+        that cost 6% of a fit at 100k x 32, k = 16 (iterations late in a run leave 3-4%
+        of the points); it runs only when the first leaves many, as when a centre jumped
+        far (an empty cluster moved) and every lower bound dropped by that jump.
         """
         shifts = torch.linalg.vector_norm(centers - previous, dim=1).mul_(1 + self.slack)
         self.upper += torch.index_select(shifts, 0, self.labels)
