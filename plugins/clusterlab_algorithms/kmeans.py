@@ -411,7 +411,7 @@ class _Lloyd:
         A point is settled when its upper bound is below its lower bound, or below half
         the gap from its centre to the nearest other (Hamerly's test takes the larger of
         the two). The first, over all points, settles nearly all. The second settled
-        none to 5% of the rest on blobs of every spread tried, for a dozen operations
+        none to 7% of the rest on blobs of every spread tried, for a dozen operations
         that cost 6% of a fit at 100k x 32, k = 16 (iterations late in a run leave 3-4%
         of the points); it runs only when the first leaves many, as when a centre jumped
         far (an empty cluster moved) and every lower bound dropped by that jump.
