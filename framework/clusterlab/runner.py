@@ -16,7 +16,7 @@ import numpy as np
 
 import clusterlab
 from clusterlab.errors import ScoreUndefined, TrackingError
-from clusterlab.executors.base import DEFAULT_EXECUTOR
+from clusterlab.executors.select import DEFAULT_EXECUTOR
 from clusterlab.grid import DatasetKey, Trial, expand_trials
 from clusterlab.plugins import Plugins, autoload_disabled, blocked_from_env, build_plugins
 from clusterlab.registry import PluginEntry
@@ -118,7 +118,7 @@ def prepare(
     trials = expand_trials(loaded.experiment, plugins.registry)
     # The device's type is part of each trial's hash, so resolve it here: a dry run then
     # lists the hashes a run logs, and a device that is missing fails validation.
-    from clusterlab.executors.base import create_executor
+    from clusterlab.executors.select import create_executor
 
     executor = create_executor(loaded.experiment.executor, plugins.registry)
     device = executor.trial_device(loaded.experiment.device)
@@ -161,7 +161,8 @@ def execute(
 ) -> ExperimentResult:
     """Run already-checked trials: build and check the data, open the parent run, hand the
     pending trials to the experiment's executor, and summarise them once all are done."""
-    from clusterlab.executors.base import create_executor, plugin_references
+    from clusterlab.executors.base import plugin_references
+    from clusterlab.executors.select import create_executor
 
     executor = create_executor(loaded.experiment.executor, plugins.registry)
     # In-process executors never ship the job, so only the others need importable plugins.

@@ -7,7 +7,6 @@ before any trial starts.
 from __future__ import annotations
 
 import copy
-import difflib
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -18,7 +17,9 @@ import yaml
 from pydantic import ValidationError
 
 from clusterlab.errors import ExperimentError
+from clusterlab.executors.select import DEFAULT_EXECUTOR, executor_class
 from clusterlab.grid import count_trials, grid_points, preprocess_steps
+from clusterlab.names import suggest
 from clusterlab.registry import PluginEntry, Registry
 from clusterlab.schema import Experiment
 from clusterlab.yamlfile import Location, SourceMap, format_location, load_yaml
@@ -36,18 +37,6 @@ class LoadedExperiment:
     source: SourceMap
     base_dir: Path
     path: Path | None
-
-
-def suggest(name: str, candidates: Iterable[str]) -> str:
-    """`` did you mean 'x'?`` for the closest candidate, or a list of the valid names."""
-    candidates = sorted(candidates)
-    close = difflib.get_close_matches(name, candidates, n=1, cutoff=0.6)
-    if close:
-        return f"; did you mean '{close[0]}'?"
-    if not candidates:
-        return "; none is registered (are the plugins installed?)"
-    shown = ", ".join(candidates[:12]) + (" ..." if len(candidates) > 12 else "")
-    return f"; valid names: {shown}"
 
 
 def apply_overrides(raw: dict[str, Any], overrides: Mapping[str, Any] | Iterable[str]) -> tuple:
@@ -255,7 +244,6 @@ def _check_component(report, registry: Registry, kind: str, location: Location, 
 
 def _check_executor(report, registry: Registry, spec) -> None:
     """The executor's name, option names, and values (its constructor checks them)."""
-    from clusterlab.executors.base import DEFAULT_EXECUTOR, executor_class
     from clusterlab.registry import introspect_params
 
     cls = executor_class(spec.name, registry)

@@ -15,13 +15,7 @@ from clusterlab.errors import ClusterlabError, ExperimentError
 
 if TYPE_CHECKING:
     from clusterlab.grid import DatasetKey, Trial
-    from clusterlab.registry import Registry
     from clusterlab.runner import TrialResult
-    from clusterlab.schema import Executor as ExecutorSpec
-
-# The executor an experiment gets when its file names none. The runner always has it,
-# also when no executor plugin is loaded.
-DEFAULT_EXECUTOR = "local"
 
 
 class WorkerError(ClusterlabError):
@@ -94,32 +88,6 @@ class TrialExecutor(ABC):
         return None
 
 
-def executor_class(name: str, registry: Registry) -> type | None:
-    """The class registered as executor ``name``; the in-process one for the default name."""
-    entry = registry.entries["executor"].get(name)
-    if entry is not None:
-        return entry.obj
-    if name == DEFAULT_EXECUTOR:
-        from clusterlab.executors.local import LocalExecutor
-
-        return LocalExecutor
-    return None
-
-
-def create_executor(spec: ExecutorSpec, registry: Registry) -> TrialExecutor:
-    """Construct the executor an experiment names, with its options."""
-    cls = executor_class(spec.name, registry)
-    if cls is None:
-        from clusterlab.validation import suggest
-
-        names = {*registry.names("executor"), DEFAULT_EXECUTOR}
-        raise ExperimentError(f"unknown executor '{spec.name}'" + suggest(spec.name, names))
-    try:
-        return cls(**spec.options)
-    except (TypeError, ValueError) as exc:
-        raise ExperimentError(f"executor '{spec.name}': {exc}") from None
-
-
 def plugin_reference(name: str, plugin: object) -> str:
     """How a worker imports a plugin registered in-process: ``module`` or ``module:attr``."""
     if isinstance(plugin, ModuleType):
@@ -137,7 +105,7 @@ def plugin_reference(name: str, plugin: object) -> str:
     raise ExperimentError(
         f"plugin '{name}' was registered in-process as {plugin!r}, which worker processes "
         f"cannot import; register an importable module (or an object a module holds), "
-        f"install the plugin with an entry point, or use the executor '{DEFAULT_EXECUTOR}'"
+        f"install the plugin with an entry point, or use the executor 'local'"
     )
 
 
