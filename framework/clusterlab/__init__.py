@@ -25,7 +25,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from clusterlab.runner import ExperimentResult
+    from clusterlab.results import ExperimentResult
 
 
 def run_experiment(experiment: Any, **overrides: Any) -> ExperimentResult:

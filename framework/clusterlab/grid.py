@@ -24,9 +24,10 @@ class DatasetKey:
     seed: int
 
 
-@dataclass
+@dataclass(frozen=True)
 class Trial:
-    """One run of one algorithm setting on one dataset setting with one seed."""
+    """One run of one algorithm setting on one dataset setting with one seed; frozen, so
+    a changed trial is a new one (``dataclasses.replace``)."""
 
     index: int
     dataset: str

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any
 
-from clusterlab.errors import ExperimentError, TrackingError
+from clusterlab.errors import ExperimentError
+from clusterlab.results_table import FACT_DIRECTIONS, trials_frame
+from clusterlab.summary import best_trials
+from clusterlab.tracking import ReadOnlyStore, resolve_tracking_uri
+from clusterlab.validation import load_experiment
 
-DIRECTIONS_TAG = "clusterlab.directions"
 SHOWN = [
     "dataset",
     "algorithm",
@@ -25,13 +27,9 @@ SHOWN = [
 
 
 def _experiment_and_uri(args: argparse.Namespace) -> tuple[str, str]:
-    from clusterlab.tracking import resolve_tracking_uri
-
     name, file_uri = args.experiment, None
     path = Path(args.experiment)
     if path.suffix in (".yaml", ".yml") and path.is_file():
-        from clusterlab.validation import load_experiment
-
         experiment = load_experiment(path).experiment
         name, file_uri = experiment.name, experiment.tracking.uri
     return name, resolve_tracking_uri(args.tracking_uri, file_uri)
@@ -39,38 +37,11 @@ def _experiment_and_uri(args: argparse.Namespace) -> tuple[str, str]:
 
 def best_trials_table(name: str, uri: str) -> Any:
     """The best-trial table of experiment ``name`` in store ``uri`` (a pandas frame)."""
-    from mlflow.tracking import MlflowClient
-
-    from clusterlab.results_table import FACT_DIRECTIONS, trials_frame
-    from clusterlab.summary import best_trials
-    from clusterlab.tracking import KIND_TAG, Tracker
-
-    client = MlflowClient(tracking_uri=uri)
-    try:
-        experiment = client.get_experiment_by_name(name)
-    except Exception as exc:
-        raise TrackingError(f"cannot read the MLflow store '{uri}': {exc}") from None
-    if experiment is None:
-        known = [e.name for e in client.search_experiments()]
-        raise ExperimentError(
-            f"no experiment '{name}' in {uri}; experiments there: {', '.join(known) or 'none'}"
-        )
-    tracker = Tracker(uri, name)
-    runs = list(tracker.finished_trials().values())
-    frame = trials_frame(runs)
-    parents = client.search_runs(
-        [experiment.experiment_id],
-        filter_string=f"tags.`{KIND_TAG}` = 'experiment'",
-        order_by=["attributes.start_time DESC"],
-        max_results=1,
-    )
-    directions: dict[str, bool] = {}
-    if parents and DIRECTIONS_TAG in parents[0].data.tags:
-        directions = json.loads(parents[0].data.tags[DIRECTIONS_TAG])
-    directions = {**FACT_DIRECTIONS, **directions}
+    store = ReadOnlyStore(uri, name)
+    frame = trials_frame(store.finished_trials().values())
     if frame.empty:
         return frame
-    return best_trials(frame, directions)
+    return best_trials(frame, {**FACT_DIRECTIONS, **store.directions()})
 
 
 def report(args: argparse.Namespace) -> int:

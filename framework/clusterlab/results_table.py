@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from clusterlab.summary import best_trials, best_trials_html, summary_figures
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -64,8 +66,6 @@ def log_parent_summary(
 ) -> None:
     """Summary figures and the best-trial table (CSV and HTML) as the parent's artifacts."""
     from matplotlib import pyplot
-
-    from clusterlab.summary import best_trials, best_trials_html, summary_figures
 
     if frame.empty:
         return

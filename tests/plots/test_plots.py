@@ -360,7 +360,7 @@ def test_laying_out_once_saves_the_same_image(
     from matplotlib.image import imread
     from matplotlib.layout_engine import PlaceHolderLayoutEngine
 
-    from clusterlab.tracking import lay_out_once
+    from clusterlab.tracking.figures import lay_out_once
 
     # Long tick labels move the axes: the fixed layout must have made room for them too.
     scale = 1e5 if large_values else 1.0

@@ -11,11 +11,14 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
+from clusterlab.device import resolve_device
 from clusterlab.errors import ClusterlabError, ExperimentError
 
 if TYPE_CHECKING:
+    from clusterlab.data import BuiltDataset
     from clusterlab.grid import DatasetKey, Trial
-    from clusterlab.runner import TrialResult
+    from clusterlab.results import TrialResult
+    from clusterlab.tracking import Tracker
 
 
 class WorkerError(ClusterlabError):
@@ -46,13 +49,21 @@ class TrialJob:
 
 @dataclass
 class ExecutionContext:
-    """What the runner hands an executor along with the trials."""
+    """What the runner hands an executor along with the trials.
+
+    Attributes:
+        job: the invocation as plain data, for workers in other processes.
+        tracker: the invocation's store, for closing the runs of lost workers.
+        datasets: the built datasets, on the trial device for in-process executors and
+            on the CPU for the others; an executor may free them once shipped.
+        run_here: runs one trial in this process and returns its result.
+        on_start: to be called when a trial starts (on a worker: when the worker reports
+            its run); the runner fires ``before_trial`` and shows progress from it.
+    """
 
     job: TrialJob
-    tracker: Any
-    plugins: Any
-    # Built by the runner: on the trial device for in-process executors, else on the CPU.
-    datasets: dict[DatasetKey, Any]
+    tracker: Tracker
+    datasets: dict[DatasetKey, BuiltDataset]
     run_here: Callable[[Trial], TrialResult]
     on_start: Callable[[Trial], None] = field(default=lambda trial: None)
 
@@ -70,8 +81,6 @@ class TrialExecutor(ABC):
     def trial_device(self, requested: str) -> str:
         """The device trials run on, from the experiment's ``device``; its type is part of
         every trial's hash. By default ``requested`` as it resolves on this machine."""
-        from clusterlab.device import resolve_device
-
         return str(resolve_device(requested))
 
     def warm_up(self) -> None:
@@ -137,15 +146,3 @@ def import_reference(reference: str) -> object:
     module_name, _, attribute = reference.partition(":")
     module = importlib.import_module(module_name)
     return getattr(module, attribute) if attribute else module
-
-
-def absolute_store_uri(uri: str) -> str:
-    """A sqlite URI with an absolute path, so that a worker in another folder writes the
-    same file."""
-    prefix = "sqlite:///"
-    if not uri.startswith(prefix) or uri.startswith(prefix + "/"):
-        return uri
-    path = uri.removeprefix(prefix)
-    if path in ("", ":memory:"):
-        return uri
-    return prefix + str(Path(path).resolve())

@@ -9,7 +9,7 @@ from clusterlab.executors.base import ExecutionContext, TrialExecutor
 
 if TYPE_CHECKING:
     from clusterlab.grid import Trial
-    from clusterlab.runner import TrialResult
+    from clusterlab.results import TrialResult
 
 
 class LocalExecutor(TrialExecutor):

@@ -16,11 +16,15 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from clusterlab.device import DEVICE_PATTERN, resolve_device
+from clusterlab.errors import ExperimentError
 from clusterlab.executors.base import ExecutionContext, TrialExecutor, TrialJob, WorkerError
+from clusterlab.executors.faults import Attempts, lost_result
+from clusterlab.executors.worker import run_trial
 
 if TYPE_CHECKING:
     from clusterlab.grid import Trial
-    from clusterlab.runner import TrialResult
+    from clusterlab.results import TrialResult
 
 DEFAULT_WORKERS = 2
 # How long the parent waits for a message before it checks on its workers again.
@@ -48,8 +52,6 @@ class ProcessesExecutor(TrialExecutor):
         threads_per_worker: int | None = None,
         retries: int = 1,
     ) -> None:
-        from clusterlab.device import DEVICE_PATTERN
-
         if devices is not None:
             if isinstance(devices, str) or not devices:
                 raise ValueError("devices is a non-empty list, e.g. [cuda:0, cuda:1]")
@@ -71,9 +73,6 @@ class ProcessesExecutor(TrialExecutor):
     def trial_device(self, requested: str) -> str:
         """The experiment's device; with ``devices``, the first of them, which must be of
         the type the experiment asks for (every worker's device must exist here)."""
-        from clusterlab.device import resolve_device
-        from clusterlab.errors import ExperimentError
-
         if not self.devices:
             return str(resolve_device(requested))
         resolved = [resolve_device(device) for device in self.devices]
@@ -92,8 +91,6 @@ class ProcessesExecutor(TrialExecutor):
     def run(self, trials: Sequence[Trial], context: ExecutionContext) -> Iterator[TrialResult]:
         """Hand trials to idle workers and yield each result as it comes back."""
         from multiprocessing.connection import wait
-
-        from clusterlab.executors.faults import Attempts, lost_result, mark_lost
 
         # The workers rebuild their data; the runner's copy would only take memory.
         context.datasets.clear()
@@ -140,14 +137,14 @@ class ProcessesExecutor(TrialExecutor):
                 self._slots[slot.index] = self._start(slot.index)
                 if trial is None:
                     continue
-                lost_id = mark_lost(
-                    context.tracker, context.job.parent_run_id, trial, run_id, reason
+                lost_id = context.tracker.mark_lost(
+                    context.job.parent_run_id, trial.hash, run_id, reason
                 )
                 if attempts.lost(trial):
                     queue.appendleft(trial)
                 else:
                     remaining -= 1
-                    yield lost_result(trial, lost_id, reason, context.plugins)
+                    yield lost_result(trial, lost_id, reason)
 
     def _handle(self, slot: _Slot, message: tuple, context: ExecutionContext) -> TrialResult | None:
         kind = message[0]
@@ -254,10 +251,8 @@ def _worker_main(connection: Any, device: str | None, threads: int) -> None:
 
     import torch
 
-    from clusterlab.executors.worker import run_trial
-
     # The heavy imports happen while the parent still prepares the grid.
-    for module in ("mlflow.tracking", "clusterlab.runner", "clusterlab.data"):
+    for module in ("mlflow.tracking", "clusterlab.trial", "clusterlab.data"):
         importlib.import_module(module)
 
     torch.set_num_threads(threads)

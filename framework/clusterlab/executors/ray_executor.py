@@ -15,10 +15,12 @@ from typing import TYPE_CHECKING, Any
 
 from clusterlab.errors import ClusterlabError, ExperimentError
 from clusterlab.executors.base import ExecutionContext, TrialExecutor, TrialJob, WorkerError
+from clusterlab.executors.faults import Attempts, lost_result
+from clusterlab.executors.worker import run_trial
 
 if TYPE_CHECKING:
     from clusterlab.grid import Trial
-    from clusterlab.runner import TrialResult
+    from clusterlab.results import TrialResult
 
 INSTALL_HINT = "pip install 'clusterlab[ray]'"
 _WAIT_S = 0.5
@@ -79,8 +81,6 @@ class RayExecutor(TrialExecutor):
 
     def run(self, trials: Sequence[Trial], context: ExecutionContext) -> Iterator[TrialResult]:
         """Submit every trial as a task and yield each result as it comes back."""
-        from clusterlab.executors.faults import Attempts, lost_result, mark_lost
-
         if not trials:
             return
         ray = _import_ray()
@@ -125,13 +125,13 @@ class RayExecutor(TrialExecutor):
                     raise WorkerError(f"a Ray worker cannot run trials:\n{exc}") from None
                 except ray.exceptions.RayError as exc:
                     reason = f"Ray lost the trial's worker ({_first_line(exc)})"
-                    run_id = mark_lost(
-                        context.tracker, context.job.parent_run_id, trial, run_id, reason
+                    run_id = context.tracker.mark_lost(
+                        context.job.parent_run_id, trial.hash, run_id, reason
                     )
                     if attempts.lost(trial):
                         submit(trial)
                     else:
-                        yield lost_result(trial, run_id, reason, context.plugins)
+                        yield lost_result(trial, run_id, reason)
                     continue
                 yield result
 
@@ -184,8 +184,6 @@ class RayExecutor(TrialExecutor):
 def _ray_trial(job: TrialJob, trial: Trial, data_refs: list[Any], reports: Any) -> TrialResult:
     """One Ray task: run one trial on this worker, the dataset read from the object store."""
     import ray
-
-    from clusterlab.executors.worker import run_trial
 
     def started(trial: Trial, run_id: str) -> None:
         reports.put((trial.index, run_id))

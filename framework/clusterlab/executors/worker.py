@@ -8,13 +8,20 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from clusterlab.data import BuiltDataset, build_dataset
+from clusterlab.device import device_name, resolve_device
 from clusterlab.executors.base import TrialJob, WorkerError, import_reference
-
-if TYPE_CHECKING:
-    from clusterlab.grid import Trial
-    from clusterlab.runner import TrialResult
+from clusterlab.grid import Trial
+from clusterlab.plugins import Plugins, build_plugins
+from clusterlab.results import TrialResult
+from clusterlab.schema import Experiment
+from clusterlab.tracking import Tracker
+from clusterlab.trial import TrialContext
+from clusterlab.trial import run_trial as run_trial_here
+from clusterlab.validation import parse_experiment
+from clusterlab.yamlfile import SourceMap
 
 # Trials arrive grouped by dataset, so a worker needs the current dataset and seldom one more.
 _CACHED_DATASETS = 2
@@ -23,10 +30,10 @@ _CACHED_DATASETS = 2
 @dataclass
 class _WorkerState:
     job: TrialJob
-    plugins: Any
-    experiment: Any
-    tracker: Any
-    datasets: OrderedDict[tuple[Any, str], Any] = field(default_factory=OrderedDict)
+    plugins: Plugins
+    experiment: Experiment
+    tracker: Tracker
+    datasets: OrderedDict[tuple[Any, str], BuiltDataset] = field(default_factory=OrderedDict)
 
 
 # One job per process at a time; a reused worker (Ray's) drops the previous job's state.
@@ -55,12 +62,10 @@ def run_trial(
             the parent can close that run should this worker die.
 
     A trial that fails is logged FAILED and returned; an exception means the worker cannot
-    run trials at all (it cannot import a plugin, say).
+    run trials at all (it cannot import a plugin, say). No lifecycle hook fires here: the
+    runner fires them in its own process when the result comes back.
     """
     import torch
-
-    from clusterlab.device import device_name, resolve_device
-    from clusterlab.runner import _run_trial, _TrialContext
 
     state = _state_for(job)
     where = resolve_device(device or job.device)
@@ -73,18 +78,20 @@ def run_trial(
     if where.type == "cuda":
         # Code that allocates on "the current device" then allocates on this worker's.
         torch.cuda.set_device(where)
-    trial.device = str(where)
+    trial = replace(trial, device=str(where))
     built = _dataset(state, trial, where, data)
-    context = _TrialContext(
-        state.tracker,
-        state.plugins.registry,
-        state.experiment,
-        where,
-        device_name(where),
-        {trial.dataset_key: built},
-        on_run_started,
+    context = TrialContext(
+        tracker=state.tracker,
+        registry=state.plugins.registry,
+        experiment=state.experiment,
+        device=where,
+        device_label=device_name(where),
+        datasets={trial.dataset_key: built},
+        parent_run_id=job.parent_run_id,
+        param_union=job.param_union,
+        on_run_started=on_run_started,
     )
-    return _run_trial(trial, context, job.parent_run_id, list(job.param_union), state.plugins)
+    return run_trial_here(trial, context)
 
 
 def _state_for(job: TrialJob) -> _WorkerState:
@@ -96,12 +103,6 @@ def _state_for(job: TrialJob) -> _WorkerState:
 
 
 def _build_state(job: TrialJob) -> _WorkerState:
-    from clusterlab.executors.store_retry import retry_when_locked
-    from clusterlab.plugins import build_plugins
-    from clusterlab.tracking import Tracker
-    from clusterlab.validation import parse_experiment
-    from clusterlab.yamlfile import SourceMap
-
     for folder in job.python_path:
         if folder not in sys.path:
             sys.path.append(folder)
@@ -113,7 +114,7 @@ def _build_state(job: TrialJob) -> _WorkerState:
         ) from None
     plugins = build_plugins(autoload=job.autoload_plugins, blocked=job.blocked_plugins, extra=extra)
     experiment = parse_experiment(job.raw, SourceMap("<job>"))
-    tracker = retry_when_locked(Tracker(job.tracking_uri, job.experiment_name))
+    tracker = Tracker(job.tracking_uri, job.experiment_name).retry_when_locked()
     if tracker.experiment_id != job.experiment_id:
         raise WorkerError(
             f"the worker found experiment '{job.experiment_name}' as id {tracker.experiment_id} "
@@ -122,10 +123,10 @@ def _build_state(job: TrialJob) -> _WorkerState:
     return _WorkerState(job, plugins, experiment, tracker)
 
 
-def _dataset(state: _WorkerState, trial: Trial, device: Any, data: Callable[[], Any] | None) -> Any:
+def _dataset(
+    state: _WorkerState, trial: Trial, device: Any, data: Callable[[], BuiltDataset] | None
+) -> BuiltDataset:
     import torch
-
-    from clusterlab.data import build_dataset
 
     key = (trial.dataset_key, str(device))
     if key in state.datasets:

@@ -1,31 +1,25 @@
-"""MLflow tracking through ``MlflowClient``: parent and child runs, params, scores, artifacts."""
+"""The MLflow store through ``MlflowClient``: the writes of an invocation (:class:`Tracker`)
+and the queries that the runner, the executors and ``report`` ask of a store."""
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
 import json
-import os
 import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from clusterlab.errors import TrackingError
+import clusterlab.tracking.tags as tags_
+from clusterlab.errors import ExperimentError, TrackingError
+from clusterlab.tracking.figures import lay_out_once
+from clusterlab.tracking.retry import LockRetryingClient
 
-DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
-KIND_TAG = "clusterlab.kind"
-HASH_TAG = "clusterlab.trial_hash"
-PARENT_TAG = "mlflow.parentRunId"
-EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
 _MAX_PARAM_CHARS = 500
-
-
-def resolve_tracking_uri(cli_uri: str | None = None, file_uri: str | None = None) -> str:
-    """The store to use: the CLI's, else the experiment file's, else ``MLFLOW_TRACKING_URI``,
-    else MLflow's default ``sqlite:///mlflow.db`` in the working directory."""
-    return cli_uri or file_uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+# Runs a search returns per page; MLflow's stores refuse more than a few thousand.
+_PAGE_SIZE = 1000
 
 
 def param_value(value: Any) -> str:
@@ -78,63 +72,151 @@ _DATASET_ATTEMPTS = 3
 _UNIQUE_VIOLATIONS = ("UNIQUE constraint failed", "duplicate key value violates unique")
 
 
-class Tracker:
-    """Writes one experiment invocation to an MLflow store."""
+def _client(uri: str) -> Any:
+    import logging
+
+    # MLflow reports every schema migration step at INFO on a fresh store.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
+    from mlflow.tracking import MlflowClient
+
+    if uri.startswith(("http://", "https://")):
+        _check_server(uri)
+    return MlflowClient(tracking_uri=uri)
+
+
+def _unusable(uri: str, exc: Exception) -> TrackingError:
+    first = str(exc).splitlines()[0] if str(exc) else ""
+    return TrackingError(
+        f"cannot use the MLflow tracking store '{uri}': {type(exc).__name__}: {first}"
+    )
+
+
+class _StoreQueries:
+    """The questions clusterlab asks of one experiment in a store; ``client`` and
+    ``experiment_id`` are set by the subclass."""
+
+    uri: str
+    client: Any
+    experiment_id: str
+
+    def _search(self, filter_string: str, order_by: list[str] | None = None) -> Iterator[Any]:
+        """Every run of the experiment that matches, page after page."""
+        token = None
+        while True:
+            page = self.client.search_runs(
+                [self.experiment_id],
+                filter_string=filter_string,
+                order_by=order_by,
+                max_results=_PAGE_SIZE,
+                page_token=token,
+            )
+            yield from page
+            token = page.token
+            if not token:
+                return
+
+    def finished_trials(self) -> dict[str, Any]:
+        """Trial hash → FINISHED child run, for every trial already done in this experiment
+        (the latest run of a hash where there are several)."""
+        runs: dict[str, Any] = {}
+        query = f"tags.`{tags_.KIND}` = '{tags_.KIND_TRIAL}' and attributes.status = 'FINISHED'"
+        for run in self._search(query, order_by=["attributes.start_time DESC"]):
+            trial_hash = run.data.tags.get(tags_.TRIAL_HASH)
+            if trial_hash and trial_hash not in runs:
+                runs[trial_hash] = run
+        return runs
+
+    def trial_runs(self, hashes: set[str]) -> list[Any]:
+        """The latest FINISHED trial run of each hash in ``hashes``."""
+        return [run for h, run in self.finished_trials().items() if h in hashes]
+
+    def running_children(self, parent_run_id: str, trial_hash: str | None = None) -> list[Any]:
+        """Child runs of ``parent_run_id`` still RUNNING (of one trial where a hash is
+        given), however many there are."""
+        query = f"tags.`{tags_.PARENT}` = '{parent_run_id}' and attributes.status = 'RUNNING'"
+        if trial_hash:
+            query += f" and tags.`{tags_.TRIAL_HASH}` = '{trial_hash}'"
+        return list(self._search(query))
+
+    def run_status(self, run_id: str) -> str:
+        """A run's status as the store has it now (RUNNING, FINISHED, FAILED, KILLED)."""
+        return self.client.get_run(run_id).info.status
+
+    def latest_parent(self) -> Any | None:
+        """The parent run of the experiment's latest invocation, or ``None``."""
+        runs = self.client.search_runs(
+            [self.experiment_id],
+            filter_string=f"tags.`{tags_.KIND}` = '{tags_.KIND_EXPERIMENT}'",
+            order_by=["attributes.start_time DESC"],
+            max_results=1,
+        )
+        return runs[0] if runs else None
+
+    def directions(self) -> dict[str, bool]:
+        """Metric key → whether greater is better, as the latest invocation recorded it."""
+        parent = self.latest_parent()
+        if parent is None or tags_.DIRECTIONS not in parent.data.tags:
+            return {}
+        return json.loads(parent.data.tags[tags_.DIRECTIONS])
+
+
+class ReadOnlyStore(_StoreQueries):
+    """An experiment that must already exist in a store, opened only to read it."""
+
+    def __init__(self, uri: str, experiment_name: str) -> None:
+        self.uri = uri
+        try:
+            self.client = _client(uri)
+            experiment = self.client.get_experiment_by_name(experiment_name)
+            known = [] if experiment else [e.name for e in self.client.search_experiments()]
+        except TrackingError:
+            raise
+        except Exception as exc:
+            raise _unusable(uri, exc) from None
+        if experiment is None:
+            raise ExperimentError(
+                f"no experiment '{experiment_name}' in {uri}; experiments there: "
+                f"{', '.join(known) or 'none'}"
+            )
+        self.experiment_id = experiment.experiment_id
+
+
+class Tracker(_StoreQueries):
+    """Writes one experiment invocation to an MLflow store (creating the experiment where
+    it is new), and asks it what is already there."""
 
     def __init__(self, uri: str, experiment_name: str, artifact_location: str | None = None):
-        import logging
-
-        # MLflow reports every schema migration step at INFO on a fresh store.
-        logging.getLogger("alembic").setLevel(logging.WARNING)
-        logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
-        from mlflow.tracking import MlflowClient
-
         self.uri = uri
         # Artifact locations of the runs this tracker started: MLflow would look each
         # run up in the store again before its first artifact.
         self._artifact_uris: dict[str, str] = {}
         self._artifact_repos: dict[str, Any] = {}
-        if uri.startswith(("http://", "https://")):
-            _check_server(uri)
         try:
             with _store_lock(uri):
-                self.client = MlflowClient(tracking_uri=uri)
+                self.client = _client(uri)
                 experiment = self.client.get_experiment_by_name(experiment_name)
                 if experiment is None:
                     self.experiment_id = self.client.create_experiment(
                         experiment_name,
                         artifact_location=artifact_location,
-                        # Without this MLflow's UI opens the experiment in its GenAI view.
-                        tags={EXPERIMENT_KIND_TAG: "custom_model_development"},
+                        tags={tags_.EXPERIMENT_KIND: tags_.EXPERIMENT_KIND_VALUE},
                     )
                 else:
                     if experiment.lifecycle_stage == "deleted":
                         self.client.restore_experiment(experiment.experiment_id)
                     self.experiment_id = experiment.experiment_id
+        except TrackingError:
+            raise
         except Exception as exc:
-            raise TrackingError(
-                f"cannot use the MLflow tracking store '{uri}': {type(exc).__name__}: "
-                f"{str(exc).splitlines()[0] if str(exc) else ''}"
-            ) from None
+            raise _unusable(uri, exc) from None
 
-    def finished_trials(self) -> dict[str, Any]:
-        """Trial hash → FINISHED child run, for every trial already done in this experiment."""
-        runs: dict[str, Any] = {}
-        token = None
-        while True:
-            page = self.client.search_runs(
-                [self.experiment_id],
-                filter_string=f"tags.`{KIND_TAG}` = 'trial' and attributes.status = 'FINISHED'",
-                max_results=1000,
-                page_token=token,
-            )
-            for run in page:
-                trial_hash = run.data.tags.get(HASH_TAG)
-                if trial_hash and trial_hash not in runs:
-                    runs[trial_hash] = run
-            token = page.token
-            if not token:
-                return runs
+    def retry_when_locked(self) -> Tracker:
+        """Retry calls that a busy sqlite store refused (other stores unchanged); for
+        invocations whose workers write the same file at once. Returns the tracker."""
+        if self.uri.startswith("sqlite:") and not isinstance(self.client, LockRetryingClient):
+            self.client = LockRetryingClient(self.client)
+        return self
 
     def start_run(
         self, run_name: str, tags: dict[str, str], parent_run_id: str | None = None
@@ -142,7 +224,7 @@ class Tracker:
         """Create a run (a child where ``parent_run_id`` is given) and return its id."""
         tags = dict(tags)
         if parent_run_id:
-            tags[PARENT_TAG] = parent_run_id
+            tags[tags_.PARENT] = parent_run_id
         run = self.client.create_run(self.experiment_id, run_name=run_name, tags=tags)
         self._artifact_uris[run.info.run_id] = run.info.artifact_uri
         return run.info.run_id
@@ -245,34 +327,36 @@ class Tracker:
         self._artifact_uris.pop(run_id, None)
         self._artifact_repos.pop(run_id, None)
 
-    def kill_unfinished(self, parent_run_id: str) -> None:
-        """Mark the parent and every child still RUNNING as KILLED (after an interrupt)."""
-        children = self.client.search_runs(
-            [self.experiment_id],
-            filter_string=f"tags.`{PARENT_TAG}` = '{parent_run_id}' and "
-            "attributes.status = 'RUNNING'",
-            max_results=1000,
-        )
+    def end_running_children(self, parent_run_id: str, status: str) -> int:
+        """End every child of ``parent_run_id`` still RUNNING with ``status``, however
+        many; returns how many were ended."""
+        children = self.running_children(parent_run_id)
         for run in children:
-            self.end_run(run.info.run_id, "KILLED")
-        self.end_run(parent_run_id, "KILLED")
+            self.end_run(run.info.run_id, status)
+        return len(children)
 
-    def trial_runs(self, hashes: set[str]) -> list[Any]:
-        """The latest FINISHED trial run of each hash in ``hashes``."""
-        runs = self.finished_trials()
-        return [run for trial_hash, run in runs.items() if trial_hash in hashes]
+    def end_invocation(self, parent_run_id: str, status: str) -> None:
+        """End the children still RUNNING and then the parent itself with ``status`` (after
+        an interrupt, KILLED; after an error that stopped the grid, FAILED)."""
+        self.end_running_children(parent_run_id, status)
+        self.end_run(parent_run_id, status)
 
+    def mark_lost(
+        self, parent_run_id: str, trial_hash: str, run_id: str | None, reason: str
+    ) -> str | None:
+        """Mark FAILED the run a dead worker left RUNNING, tagged with why; returns its id.
 
-def lay_out_once(figure: Any) -> None:
-    """Run a figure's layout engine (constrained, tight) once and keep the positions found.
-
-    ``savefig`` on a figure with a layout engine draws it once to lay it out and again to
-    render it, and the engine runs on both draws: measuring every text twice costs about
-    a third of the save. With the positions fixed first the saved image is the same.
-    """
-    get_engine = getattr(figure, "get_layout_engine", None)
-    engine = get_engine() if get_engine is not None else None
-    if engine is None:
-        return
-    engine.execute(figure)
-    figure.set_layout_engine("none")
+        The worker reports its run before fitting; where it died before that report
+        arrived, the run is found by the trial's hash under the parent.
+        """
+        ids = {run.info.run_id for run in self.running_children(parent_run_id, trial_hash)}
+        if run_id:
+            ids.add(run_id)
+        for lost_id in sorted(ids):
+            if self.run_status(lost_id) != "RUNNING":
+                continue  # it ended after all (the worker died after closing it)
+            self.log(
+                lost_id, tags={tags_.WORKER_LOST: reason, tags_.ERROR: f"WorkerLost: {reason}"}
+            )
+            self.end_run(lost_id, "FAILED")
+        return run_id or (sorted(ids)[0] if ids else None)

@@ -54,10 +54,3 @@ class LockRetryingClient:
             raise AssertionError("unreachable")
 
         return call
-
-
-def retry_when_locked(tracker: Any) -> Any:
-    """Make ``tracker`` retry locked sqlite calls (no change for other stores); returns it."""
-    if tracker.uri.startswith("sqlite:") and not isinstance(tracker.client, LockRetryingClient):
-        tracker.client = LockRetryingClient(tracker.client)
-    return tracker

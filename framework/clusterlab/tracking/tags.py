@@ -1,0 +1,40 @@
+"""Every MLflow tag name clusterlab writes or reads, in one place."""
+
+from __future__ import annotations
+
+# MLflow's own tags.
+PARENT = "mlflow.parentRunId"
+NOTE = "mlflow.note.content"
+#: Without it MLflow 3's UI opens a new experiment in its GenAI view.
+EXPERIMENT_KIND = "mlflow.experimentKind"
+EXPERIMENT_KIND_VALUE = "custom_model_development"
+
+# On every run clusterlab starts.
+KIND = "clusterlab.kind"  # "experiment" (the parent) or "trial" (a child)
+KIND_EXPERIMENT = "experiment"
+KIND_TRIAL = "trial"
+VERSION = "clusterlab.version"
+
+# On the parent run.
+N_TRIALS = "clusterlab.n_trials"
+#: JSON: metric key → whether greater is better, for reading scores back.
+DIRECTIONS = "clusterlab.directions"
+
+# On a trial run.
+TRIAL_HASH = "clusterlab.trial_hash"
+TRIAL_INDEX = "clusterlab.trial_index"
+DEVICE_NAME = "clusterlab.device_name"
+PLUGIN = "clusterlab.plugin"
+PLUGIN_DISTRIBUTION = "clusterlab.plugin_distribution"
+PLUGIN_VERSION = "clusterlab.plugin_version"
+DATASET_DIGEST = "clusterlab.dataset_digest"
+#: ``ExceptionType: message`` of a FAILED trial (its traceback is the ``error.txt`` artifact).
+ERROR = "clusterlab.error"
+#: Why the details of a failure could not be logged.
+ERROR_LOGGING = "clusterlab.error_logging"
+#: Why a trial's worker was lost.
+WORKER_LOST = "clusterlab.worker_lost"
+#: ``clusterlab.undefined.<metric>``: why that score is not defined for the result.
+UNDEFINED_PREFIX = "clusterlab.undefined."
+#: ``clusterlab.plugin_error.<hook>``: a lifecycle hook raised after the trial was logged.
+PLUGIN_ERROR_PREFIX = "clusterlab.plugin_error."
