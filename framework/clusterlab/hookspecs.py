@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pluggy
+
+if TYPE_CHECKING:
+    from clusterlab.grid import Trial
+    from clusterlab.results import TrialResult
+    from clusterlab.schema import Experiment
 
 hookspec = pluggy.HookspecMarker("clusterlab")
 hookimpl = pluggy.HookimplMarker("clusterlab")
@@ -78,17 +83,21 @@ def register_executors(register: Any) -> None:
     with those options as keyword arguments (its ``__init__`` signature is the list of
     options ``clusterlab validate`` accepts) and must only check and store them there.
     It subclasses :class:`clusterlab.executors.base.TrialExecutor`: ``run(trials,
-    context)`` yields one :class:`clusterlab.runner.TrialResult` per trial as each
+    context)`` yields one :class:`clusterlab.results.TrialResult` per trial as each
     finishes, and ``close()`` stops whatever it started.
     """
 
 
-# Lifecycle hooks: called by the runner; every implementation is called.
+# Lifecycle hooks: fired by the runner, in the process that runs the experiment, under
+# every executor; every implementation is called, and one that raises in a trial hook or
+# in after_experiment is reported (a warning, a tag on the trial's run and an entry in
+# ExperimentResult.plugin_failures) without changing any trial's status.
 
 
 @hookspec
-def before_experiment(experiment: Any, trials: list[Any]) -> None:
-    """Called once after validation, before the first trial.
+def before_experiment(experiment: Experiment, trials: list[Trial]) -> None:
+    """Called once after validation, before the first trial and before the parent run
+    is opened. An implementation that raises stops the invocation with a PluginError.
 
     Args:
         experiment: the validated :class:`clusterlab.schema.Experiment`.
@@ -97,8 +106,10 @@ def before_experiment(experiment: Any, trials: list[Any]) -> None:
 
 
 @hookspec
-def before_trial(trial: Any) -> None:
-    """Called before a trial's estimator is built.
+def before_trial(trial: Trial) -> None:
+    """Called once per trial that runs, when it starts: just before its estimator is built
+    in this process, or when a worker reports that it started the trial. Always before
+    that trial's ``after_trial`` or ``on_trial_error``; not called for skipped trials.
 
     Args:
         trial: the :class:`clusterlab.grid.Trial` about to run.
@@ -106,30 +117,33 @@ def before_trial(trial: Any) -> None:
 
 
 @hookspec
-def after_trial(trial: Any, result: Any) -> None:
-    """Called after a trial finished and was logged.
+def after_trial(trial: Trial, result: TrialResult) -> None:
+    """Called after a trial finished and was logged as FINISHED.
 
     Args:
         trial: the :class:`clusterlab.grid.Trial` that ran.
-        result: its :class:`clusterlab.runner.TrialResult` (scores, fit time, run id).
+        result: its :class:`clusterlab.results.TrialResult` (scores, fit time, run id).
     """
 
 
 @hookspec
-def on_trial_error(trial: Any, error: BaseException) -> None:
-    """Called when a trial raised; the grid goes on with the next trial.
+def on_trial_error(trial: Trial, error: BaseException) -> None:
+    """Called when a trial failed and was logged as FAILED; the grid goes on.
 
     Args:
         trial: the :class:`clusterlab.grid.Trial` that failed.
-        error: the exception it raised.
+        error: the exception it raised; for a trial that failed in another process, a
+            :class:`clusterlab.results.TrialFailed` carrying its ``"Type: message"`` text.
     """
 
 
 @hookspec
-def after_experiment(experiment: Any, results: list[Any]) -> None:
-    """Called once after the last trial, also when some trials failed.
+def after_experiment(experiment: Experiment, results: list[TrialResult]) -> None:
+    """Called once after the last trial, also when some trials failed or the grid was
+    interrupted.
 
     Args:
         experiment: the :class:`clusterlab.schema.Experiment` that ran.
-        results: one :class:`clusterlab.runner.TrialResult` per trial, skipped ones included.
+        results: one :class:`clusterlab.results.TrialResult` per trial, skipped ones
+            included, in grid order.
     """

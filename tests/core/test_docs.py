@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import importlib
 import inspect
 from pathlib import Path
 
@@ -35,3 +37,28 @@ def test_every_hook_is_exercised_by_a_test(name):
     )
     tests += (ROOT / "tests" / "core" / "toy_plugin.py").read_text()
     assert name in tests
+
+
+def _documented_section(heading: str) -> str:
+    docs = (ROOT / "docs" / "plugins.md").read_text()
+    start = docs.index(heading)
+    end = docs.find("\n### ", start + len(heading))
+    return docs[start : end if end != -1 else len(docs)]
+
+
+@pytest.mark.parametrize(
+    ("heading", "cls"),
+    [
+        ("### `Trial`", "clusterlab.grid:Trial"),
+        ("### `TrialResult`", "clusterlab.results:TrialResult"),
+        ("### `ExperimentResult`", "clusterlab.results:ExperimentResult"),
+        ("### `PluginFailure`", "clusterlab.results:PluginFailure"),
+        ("### `TrialView`", "clusterlab.plotting:TrialView"),
+    ],
+)
+def test_every_field_of_the_types_hooks_receive_is_documented(heading, cls):
+    module, _, name = cls.partition(":")
+    fields = [f.name for f in dataclasses.fields(getattr(importlib.import_module(module), name))]
+    section = _documented_section(heading)
+    missing = [f for f in fields if f"| `{f}` |" not in section]
+    assert fields and missing == []
