@@ -25,15 +25,7 @@ from clusterlab_algorithms._distances import (
 from clusterlab_algorithms.kmeans import KMeans, kmeans_plusplus
 from tests.algorithms.devices import DEVICES, device_or_skip
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_cpu_thread():
-    # These fits are small; on a shared two-core machine a second OpenMP thread makes
-    # every small op wait for a scheduler slot, several times slower than one thread.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_cpu_thread")
 
 
 def use_lloyd_mode(monkeypatch, mode: str) -> None:

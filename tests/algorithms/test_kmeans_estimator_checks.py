@@ -9,15 +9,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 from clusterlab_algorithms.kmeans import KMeans
 from clusterlab_algorithms.minibatch_kmeans import MiniBatchKMeans
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_cpu_thread():
-    # The checks fit on tiny arrays; on a shared two-core machine a second OpenMP thread
-    # makes every small op wait for a scheduler slot.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_cpu_thread")
 
 
 def _estimators(device: str | None) -> list:

@@ -13,15 +13,7 @@ from sklearn.exceptions import ConvergenceWarning
 from clusterlab_algorithms.minibatch_kmeans import MiniBatchKMeans
 from tests.algorithms.devices import DEVICES, device_or_skip
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_cpu_thread():
-    # These fits are small; on a shared two-core machine a second OpenMP thread makes
-    # every small op wait for a scheduler slot, several times slower than one thread.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_cpu_thread")
 
 
 def _blobs(seed: int, n: int = 6000, d: int = 6, k: int = 8, dtype=np.float64) -> np.ndarray:

@@ -7,18 +7,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.cli_process import run_cli
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def clusterlab(*args: str, cwd: Path | None = None, env=None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "clusterlab.cli", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env=env,
-        timeout=300,
-    )
+    """``clusterlab ARGS`` in a subprocess with this environment (or ``env``)."""
+    return run_cli(*args, cwd=cwd, env=env)
 
 
 def test_help_imports_neither_torch_nor_mlflow():

@@ -4,12 +4,12 @@ distributions on a temporary path (an entry point found by importlib.metadata, n
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import pytest
+
+from tests import cli_process
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -39,15 +39,7 @@ def clean_env(extra_path: Path | None = None) -> dict[str, str]:
 
 def run_cli(*args: str, cwd: Path, extra_path: Path | None = None, timeout: float = 300):
     """Run ``clusterlab`` in a subprocess; ``extra_path`` is put on ``PYTHONPATH``."""
-    env = clean_env(extra_path)
-    return subprocess.run(
-        [sys.executable, "-m", "clusterlab.cli", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env=env,
-        timeout=timeout,
-    )
+    return cli_process.run_cli(*args, cwd=cwd, env=clean_env(extra_path), timeout=timeout)
 
 
 def install_fake_distribution(site: Path, name: str, module_source: str) -> None:
