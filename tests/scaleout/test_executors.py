@@ -28,10 +28,10 @@ from mlflow.tracking import MlflowClient
 from clusterlab import hookimpl
 from clusterlab.errors import ExperimentError
 from clusterlab.executors.base import TrialExecutor, WorkerError
-from clusterlab.tracking.tags import WORKER_LOST as LOST_TAG
-from clusterlab.tracking.retry import LockRetryingClient, is_locked_error
 from clusterlab.plugins import build_plugins
 from clusterlab.runner import RunOptions, execute, prepare, run_experiment
+from clusterlab.tracking.retry import LockRetryingClient, is_locked_error
+from clusterlab.tracking.tags import WORKER_LOST as LOST_TAG
 from tests.core import toy_plugin
 from tests.mlflow_server import started_mlflow_server
 
