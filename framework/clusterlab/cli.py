@@ -29,20 +29,9 @@ def _parser() -> argparse.ArgumentParser:
         description="Run clustering experiments written as YAML grids and track them in MLflow.",
     )
     parser.add_argument("--version", action="version", version=f"clusterlab {__version__}")
+    _add_plugin_flags(parser, dest_prefix="global_")
     plugin_flags = argparse.ArgumentParser(add_help=False)
-    plugin_flags.add_argument(
-        "--block-plugin",
-        "-p",
-        action="append",
-        default=[],
-        metavar="NAME",
-        help="do not load the plugin NAME (an entry-point name; 'no:NAME' also works)",
-    )
-    plugin_flags.add_argument(
-        "--no-plugins",
-        action="store_true",
-        help="load no entry-point plugins at all (also CLUSTERLAB_DISABLE_PLUGIN_AUTOLOAD=1)",
-    )
+    _add_plugin_flags(plugin_flags)
     experiment_flags = argparse.ArgumentParser(add_help=False)
     experiment_flags.add_argument("file", help="the experiment file (YAML)")
     experiment_flags.add_argument(
@@ -84,6 +73,9 @@ def _parser() -> argparse.ArgumentParser:
     plugins = commands.add_parser(
         "plugins", parents=[plugin_flags], help="list installed plugins and what they register"
     )
+    plugins.add_argument(
+        "name", nargs="?", help="show one registered algorithm, dataset, metric, plot, ..."
+    )
     plugins.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
     report = commands.add_parser(
@@ -99,6 +91,32 @@ def _parser() -> argparse.ArgumentParser:
     ui.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     ui.add_argument("--port", type=int, default=5000)
     return parser
+
+
+def _add_plugin_flags(parser: argparse.ArgumentParser, dest_prefix: str = "") -> None:
+    """``--block-plugin`` and ``--no-plugins``; given before the command as well as after it
+    (separate destinations, since a command's defaults would overwrite the others)."""
+    parser.add_argument(
+        "--block-plugin",
+        "-p",
+        dest=f"{dest_prefix}block_plugin",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="do not load the plugin NAME (an entry-point name; 'no:NAME' also works)",
+    )
+    parser.add_argument(
+        "--no-plugins",
+        dest=f"{dest_prefix}no_plugins",
+        action="store_true",
+        help="load no entry-point plugins at all (also CLUSTERLAB_DISABLE_PLUGIN_AUTOLOAD=1)",
+    )
+
+
+def _merge_plugin_flags(args: argparse.Namespace) -> None:
+    """Fold the plugin flags given before the command into the command's own."""
+    args.block_plugin = [*args.global_block_plugin, *getattr(args, "block_plugin", [])]
+    args.no_plugins = args.global_no_plugins or getattr(args, "no_plugins", False)
 
 
 def _blocked(args: argparse.Namespace) -> tuple[str, ...]:
@@ -218,6 +236,8 @@ def cmd_plugins(args: argparse.Namespace) -> int:
         {"plugin": name, "distribution": dist, "error": error}
         for name, dist, error in registry.broken
     ]
+    if args.name is not None:
+        return _show_registration(args, rows, registry)
     if args.json:
         print(json.dumps({"registered": rows, "broken": broken}, indent=2))
         return 0
@@ -226,19 +246,51 @@ def cmd_plugins(args: argparse.Namespace) -> int:
 
     console = Console()
     table = Table(title="clusterlab plugins")
-    for column in ("kind", "name", "distribution", "parameters"):
+    for column in ("kind", "name", "plugin", "distribution", "parameters"):
         table.add_column(column, overflow="fold")
     for row in rows:
         params = ", ".join(
             name if default is None else f"{name}={default}"
             for name, default in row["params"].items()
         )
-        table.add_row(row["kind"], row["name"], f"{row['distribution']} {row['version']}", params)
+        where = f"{row['distribution']} {row['version']}".strip()
+        table.add_row(row["kind"], row["name"], row["plugin"], where, params)
     console.print(table)
     for item in broken:
         console.print(
             f"[red]broken[/] plugin '{item['plugin']}' ({item['distribution']}): {item['error']}"
         )
+    return 0
+
+
+def _show_registration(args: argparse.Namespace, rows: list[dict[str, Any]], registry: Any) -> int:
+    """``clusterlab plugins NAME``: every registration of that name, in full."""
+    import json
+
+    from clusterlab.errors import ExperimentError
+    from clusterlab.names import suggest
+
+    found = [row for row in rows if row["name"] == args.name]
+    if not found:
+        message = f"nothing is registered as '{args.name}'" + suggest(
+            args.name, {row["name"] for row in rows}
+        )
+        why = registry.unavailable()
+        raise ExperimentError(f"{message}; {why}" if why else message)
+    if args.json:
+        print(json.dumps(found, indent=2))
+        return 0
+    for row in found:
+        print(f"{row['kind']} '{row['name']}'")
+        print(f"  {row['description'] or '(no description)'}")
+        where = f"{row['distribution']} {row['version']}".strip() or "registered in-process"
+        print(f"  plugin: {row['plugin']} ({where})")
+        if not row["params"]:
+            print("  parameters: none")
+        else:
+            print("  parameters:")
+            for name, default in row["params"].items():
+                print(f"    {name}" + (" (required)" if default is None else f" = {default}"))
     return 0
 
 
@@ -272,6 +324,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``clusterlab`` console script."""
     parser = _parser()
     args = parser.parse_args(argv)
+    _merge_plugin_flags(args)
     if args.command is None:
         parser.print_help()
         return 0

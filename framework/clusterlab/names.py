@@ -14,5 +14,4 @@ def suggest(name: str, candidates: Iterable[str]) -> str:
         return f"; did you mean '{close[0]}'?"
     if not candidates:
         return "; none is registered (are the plugins installed?)"
-    shown = ", ".join(candidates[:12]) + (" ..." if len(candidates) > 12 else "")
-    return f"; valid names: {shown}"
+    return f"; valid names: {', '.join(candidates)}"

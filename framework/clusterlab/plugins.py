@@ -86,6 +86,7 @@ def build_plugins(
     manager.add_hookspecs(hookspecs)
     blocked_names = set(blocked) | blocked_from_env()
     loaded: list[LoadedPlugin] = []
+    registry = Registry()
     load_entry_points = (not autoload_disabled()) if autoload is None else autoload
     if load_entry_points:
         points = (
@@ -93,6 +94,7 @@ def build_plugins(
         )
         for point in sorted(points, key=lambda ep: ep.name):
             if point.name in blocked_names:
+                registry.blocked.add(point.name)
                 continue
             dist_name, dist_version = _distribution_of(point)
             record = LoadedPlugin(point.name, dist_name, dist_version)
@@ -105,12 +107,24 @@ def build_plugins(
             if manager.is_registered(plugin):
                 continue
             manager.register(plugin, name=point.name)
+    records_by_name = {record.name: record for record in loaded}
     for name, plugin in extra:
         if name in blocked_names:
+            registry.blocked.add(name)
             continue
+        if manager.is_registered(plugin):
+            # The same module or object is installed and was loaded from its entry point
+            # already: registering it again in-process adds nothing.
+            continue
+        if manager.get_plugin(name) is not None:
+            raise PluginError(
+                f"cannot register the in-process plugin '{name}': a plugin of that name is "
+                f"already loaded from {_describe(records_by_name.get(name))}; give the "
+                f"in-process plugin another name, or block the installed one with "
+                f"--block-plugin {name}"
+            )
         manager.register(plugin, name=name)
         loaded.append(LoadedPlugin(name, _module_distribution(plugin), "", None))
-    registry = Registry()
     for record in loaded:
         if record.error:
             registry.broken.append((record.name, record.distribution, record.error))
@@ -121,22 +135,29 @@ def build_plugins(
 def _collect_registrations(
     manager: pluggy.PluginManager, registry: Registry, records: dict[str, LoadedPlugin]
 ) -> None:
-    for plugin_name, plugin in manager.list_name_plugin():
-        record = records.get(plugin_name) or LoadedPlugin(plugin_name, "", "")
-        for kind, hook_name in _REGISTRATION_HOOKS.items():
-            impl = getattr(plugin, hook_name, None)
-            if impl is None or not _is_hookimpl(impl):
+    """Call each registration hook through pluggy's implementations, in its call order, so
+    that ``tryfirst``/``trylast`` and ``specname`` hold; a plugin that breaks while
+    registering is set aside whole."""
+    failed: set[str] = set()
+    for kind, hook_name in _REGISTRATION_HOOKS.items():
+        caller = getattr(manager.hook, hook_name)
+        # pluggy calls the implementations from the end of this list to its start.
+        for impl in reversed(caller.get_hookimpls()):
+            plugin_name = impl.plugin_name
+            if plugin_name in failed or impl.hookwrapper or impl.wrapper:
                 continue
+            record = records.get(plugin_name) or LoadedPlugin(plugin_name, "", "")
             register = registry.make_register(
                 kind, plugin_name, record.distribution, record.version
             )
             try:
-                impl(register=register)
+                impl.function(*(register for _arg in impl.argnames))
             except DuplicateNameError:
                 raise
             except Exception as exc:
                 # A plugin that breaks while registering is set aside whole, so that one
                 # faulty package never takes the others down.
+                failed.add(plugin_name)
                 registry.remove_plugin(plugin_name)
                 error = (
                     str(exc)
@@ -144,11 +165,12 @@ def _collect_registrations(
                     else (f"failed in {hook_name}: {type(exc).__name__}: {exc}")
                 )
                 registry.broken.append((plugin_name, record.distribution, error))
-                break
 
 
-def _is_hookimpl(function: Any) -> bool:
-    return hasattr(function, "clusterlab_impl")
+def _describe(record: LoadedPlugin | None) -> str:
+    if record is None or not record.distribution:
+        return "another registration"
+    return f"the installed distribution {record.distribution} {record.version}".rstrip()
 
 
 def _distribution_of(point: metadata.EntryPoint) -> tuple[str, str]:

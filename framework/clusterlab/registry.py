@@ -106,6 +106,14 @@ class Registry:
     def __init__(self) -> None:
         self.entries: dict[str, dict[str, PluginEntry]] = {kind: {} for kind in KINDS}
         self.broken: list[tuple[str, str, str]] = []  # (plugin, distribution, error)
+        #: Plugins not loaded because they were blocked (``--block-plugin``).
+        self.blocked: set[str] = set()
+
+    def unavailable(self) -> str:
+        """Why a name may be missing: the broken and the blocked plugins, or ``""``."""
+        parts = [f"plugin '{name}' is broken ({error})" for name, _dist, error in self.broken]
+        parts += [f"plugin '{name}' is blocked" for name in sorted(self.blocked)]
+        return "; ".join(parts)
 
     def add(self, entry: PluginEntry) -> None:
         """Add an entry; a name registered twice for one kind is an error naming both."""

@@ -147,6 +147,14 @@ def _schema_keys(location: Location) -> list[str]:
     return list(model.model_fields)
 
 
+def _unknown(kind: str, name: str, names: Iterable[str], registry: Registry) -> str:
+    """``unknown KIND 'name'`` with the closest valid name, and the plugins that are
+    broken or blocked (one of them may be the one that provides it)."""
+    message = f"unknown {kind} '{name}'" + suggest(name, names)
+    why = registry.unavailable()
+    return f"{message}; {why}" if why else message
+
+
 def check_against_plugins(
     loaded: LoadedExperiment, registry: Registry, *, max_trials: int = DEFAULT_MAX_TRIALS
 ) -> None:
@@ -167,7 +175,7 @@ def check_against_plugins(
             step_entry = registry.entries["preprocessor"].get(step)
             if step_entry is None:
                 names = registry.names("preprocessor")
-                report(location, f"unknown preprocess step '{step}'" + suggest(step, names))
+                report(location, _unknown("preprocess step", step, names, registry))
                 continue
             _check_keys(report, step_entry, location, params, "preprocess step")
 
@@ -183,7 +191,7 @@ def check_against_plugins(
         entry = registry.entries["metric"].get(metric.name)
         if entry is None:
             names = registry.names("metric")
-            report(location, f"unknown metric '{metric.name}'" + suggest(metric.name, names))
+            report(location, _unknown("metric", metric.name, names, registry))
             continue
         _check_keys(report, entry, location, metric.options, "metric")
         if metric.key in keys_seen:
@@ -199,9 +207,7 @@ def check_against_plugins(
 
     for p_index, plot in enumerate(experiment.plots):
         if plot not in registry.entries["plot"]:
-            report(
-                ("plots", p_index), f"unknown plot '{plot}'" + suggest(plot, registry.names("plot"))
-            )
+            report(("plots", p_index), _unknown("plot", plot, registry.names("plot"), registry))
 
     _check_executor(report, registry, experiment.executor)
 
@@ -221,7 +227,7 @@ def _check_component(report, registry: Registry, kind: str, location: Location, 
         names = registry.names(kind)
         report(
             (*location, "name"),
-            f"unknown {kind} '{component.name}'" + suggest(component.name, names),
+            _unknown(kind, component.name, names, registry),
         )
         return None
     _check_keys(report, entry, (*location, "params"), component.params, kind)
@@ -249,7 +255,7 @@ def _check_executor(report, registry: Registry, spec) -> None:
     cls = executor_class(spec.name, registry)
     if cls is None:
         names = {*registry.names("executor"), DEFAULT_EXECUTOR}
-        report(("executor", "name"), f"unknown executor '{spec.name}'" + suggest(spec.name, names))
+        report(("executor", "name"), _unknown("executor", spec.name, names, registry))
         return
     params, _context, accepts_any = introspect_params("executor", cls)
     unknown = [key for key in spec.options if not accepts_any and key not in params]
