@@ -12,21 +12,25 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from threadpoolctl import threadpool_limits
 
 from clusterlab.device import memory_budget, total_memory
-from clusterlab_algorithms._common import resolve_estimator_device, to_output, validate_input
-from clusterlab_algorithms._linkage_chain import matrix_chain, ward_centroid_chain
-from clusterlab_algorithms._linkage_matrix import SQUARED, distance_matrix
-from clusterlab_algorithms._linkage_rnn import reciprocal_merges
-from clusterlab_algorithms._linkage_single import (
+from clusterlab_algorithms._linkage.chain import matrix_chain, ward_centroid_chain
+from clusterlab_algorithms._linkage.matrix import SQUARED, distance_matrix
+from clusterlab_algorithms._linkage.rnn import reciprocal_merges
+from clusterlab_algorithms._linkage.single import (
     minimum_spanning_tree,
     minimum_spanning_tree_cpu,
 )
-from clusterlab_algorithms._linkage_tree import (
+from clusterlab_algorithms._linkage.tree import (
     cut_first_merges,
     cut_maxclust,
     linkage_matrix,
     n_clusters_below,
 )
-from clusterlab_algorithms._neighbors import one_cpu_thread
+from clusterlab_algorithms._shared.estimator_io import (
+    resolve_estimator_device,
+    to_output,
+    validate_input,
+)
+from clusterlab_algorithms._shared.threads import one_cpu_thread
 
 LINKAGES = ("ward", "complete", "average", "single")
 # Without memory_limit_bytes, the distance matrix may take this share of the device.

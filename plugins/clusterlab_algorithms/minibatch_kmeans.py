@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from numbers import Integral, Real
 from typing import Any
 
@@ -11,128 +10,21 @@ import torch
 from sklearn.utils._param_validation import Interval
 
 from clusterlab.device import memory_budget
-from clusterlab_algorithms._common import (
+from clusterlab_algorithms._kmeans.assign import labels_inertia
+from clusterlab_algorithms._kmeans.base import BaseKMeans
+from clusterlab_algorithms._kmeans.minibatch import EarlyStopping, mean_variance, minibatch_step
+from clusterlab_algorithms._shared.distances import squared_norms
+from clusterlab_algorithms._shared.estimator_io import (
     make_generator,
     resolve_estimator_device,
     to_output,
     validate_input,
 )
-from clusterlab_algorithms._distances import (
-    nearest_center,
-    row_blocks,
-    rows_per_block,
-    squared_norms,
-)
-from clusterlab_algorithms.kmeans import _BaseKMeans, _labels_inertia, accumulate_dtype
 
 __all__ = ["MiniBatchKMeans"]
 
 
-def _minibatch_step(
-    batch: torch.Tensor,
-    centers: torch.Tensor,
-    counts: torch.Tensor,
-    generator: torch.Generator,
-    *,
-    reassign: bool,
-    reassignment_ratio: float,
-    budget: int,
-) -> float:
-    """Move ``centers`` towards one batch and update ``counts``, both in place.
-
-    Each centre becomes the running mean of every point assigned to it so far, so its
-    learning rate falls as its count grows (scikit-learn's update). With ``reassign``,
-    centres whose count is below ``reassignment_ratio`` times the largest move to random
-    points of the batch. Returns the batch's inertia on the centres before the update.
-    """
-    k = centers.shape[0]
-    x_sq = squared_norms(batch)
-    labels, min_sq = nearest_center(batch, centers, budget, x_sq=x_sq)
-    inertia = float(min_sq.sum(dtype=accumulate_dtype(batch.device)))
-    sums = torch.zeros_like(centers).index_add_(0, labels, batch)
-    batch_counts = torch.bincount(labels, minlength=k).to(centers.dtype)
-    total = counts + batch_counts
-    updated = (centers * counts.unsqueeze(1) + sums) / total.clamp(min=1).unsqueeze(1)
-    centers.copy_(torch.where((batch_counts > 0).unsqueeze(1), updated, centers))
-    counts.copy_(total)
-    if reassign and reassignment_ratio > 0:
-        _reassign_small_clusters(batch, centers, counts, generator, reassignment_ratio)
-    return inertia
-
-
-def _reassign_small_clusters(
-    batch: torch.Tensor,
-    centers: torch.Tensor,
-    counts: torch.Tensor,
-    generator: torch.Generator,
-    ratio: float,
-) -> None:
-    """Move centres with very low counts onto random points of the batch (in place)."""
-    to_reassign = counts < ratio * counts.max()
-    # At most half the batch becomes new centres; the smallest counts go first.
-    limit = int(0.5 * batch.shape[0])
-    if int(to_reassign.sum()) > limit:
-        to_reassign[torch.argsort(counts)[limit:]] = False
-    n_reassign = int(to_reassign.sum())
-    if n_reassign:
-        picks = torch.randperm(batch.shape[0], generator=generator, device=batch.device)
-        centers[to_reassign] = batch[picks[:n_reassign]]
-    if n_reassign and bool((~to_reassign).any()):
-        # Not zero, or the new centres would be reassigned again at once.
-        counts[to_reassign] = counts[~to_reassign].min()
-
-
-@dataclass
-class _EarlyStopping:
-    """scikit-learn's stopping rule: a smoothed batch inertia that stops improving."""
-
-    batch_size: int
-    n_samples: int
-    tol: float
-    max_no_improvement: int | None
-    ewa_inertia: float | None = None
-    ewa_inertia_min: float | None = None
-    no_improvement: int = 0
-
-    def converged(self, step: int, centers_squared_diff: float, batch_inertia: float) -> bool:
-        """Whether to stop after ``step`` (0-based) given its centre shift and inertia."""
-        batch_inertia /= self.batch_size
-        if step == 0:
-            # The first batch's inertia only reflects the initialisation.
-            return False
-        if self.ewa_inertia is None:
-            self.ewa_inertia = batch_inertia
-        else:
-            alpha = min(self.batch_size * 2.0 / (self.n_samples + 1), 1.0)
-            self.ewa_inertia = self.ewa_inertia * (1 - alpha) + batch_inertia * alpha
-        if self.tol > 0.0 and centers_squared_diff <= self.tol:
-            return True
-        if self.ewa_inertia_min is None or self.ewa_inertia < self.ewa_inertia_min:
-            self.no_improvement = 0
-            self.ewa_inertia_min = self.ewa_inertia
-        else:
-            self.no_improvement += 1
-        return self.max_no_improvement is not None and (
-            self.no_improvement >= self.max_no_improvement
-        )
-
-
-def _mean_variance(data: torch.Tensor, budget: int) -> float:
-    """Mean of the per-feature variances of ``data``, in blocks (it may be large and on the CPU)."""
-    acc = accumulate_dtype(data.device)
-    n, d = data.shape
-    total = torch.zeros(d, dtype=acc, device=data.device)
-    total_sq = torch.zeros(d, dtype=acc, device=data.device)
-    rows = rows_per_block(d, 8, budget)
-    for start, stop in row_blocks(n, rows):
-        block = data[start:stop].to(acc)
-        total += block.sum(0)
-        total_sq += (block * block).sum(0)
-    mean = total / n
-    return float((total_sq / n - mean * mean).clamp(min=0).mean())
-
-
-class MiniBatchKMeans(_BaseKMeans):
+class MiniBatchKMeans(BaseKMeans):
     """Mini-batch K-Means in torch, on the CPU or a GPU, with scikit-learn's updates.
 
     Each step draws ``batch_size`` samples (with replacement), assigns them to the
@@ -164,7 +56,7 @@ class MiniBatchKMeans(_BaseKMeans):
     """
 
     _parameter_constraints: dict[str, list[Any]] = {  # noqa: RUF012 - scikit-learn's format
-        **_BaseKMeans._parameter_constraints,
+        **BaseKMeans._parameter_constraints,
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "max_no_improvement": [Interval(Integral, 0, None, closed="left"), None],
         "init_size": [Interval(Integral, 1, None, closed="left"), None],
@@ -244,7 +136,7 @@ class MiniBatchKMeans(_BaseKMeans):
         budget = memory_budget(device)
         batch_size = min(self.batch_size, n)
         init_size = self._init_sample_size(n, batch_size)
-        tol = _mean_variance(data, budget) * self.tol if self.tol > 0 else 0.0
+        tol = mean_variance(data, budget) * self.tol if self.tol > 0 else 0.0
         generator = make_generator(self.random_state, device)
         sampler = generator
         if home != device:
@@ -257,20 +149,20 @@ class MiniBatchKMeans(_BaseKMeans):
             for _ in range(self._n_init()):
                 sample = self._draw(data, init_size, sampler, device)
                 candidate = self._seed(sample, init_array, generator, budget)
-                _, inertia = _labels_inertia(valid, candidate, budget)
+                _, inertia = labels_inertia(valid, candidate, budget)
                 if self.verbose:
                     print(f"Inertia for init: {inertia}")
                 if best_inertia is None or inertia < best_inertia:
                     centers, best_inertia = candidate, inertia
             self._counts = torch.zeros(self.n_clusters, dtype=data.dtype, device=device)
             self._n_since_last_reassign = 0
-            stopping = _EarlyStopping(batch_size, n, tol, self.max_no_improvement)
+            stopping = EarlyStopping(batch_size, n, tol, self.max_no_improvement)
             n_steps = (self.max_iter * n) // batch_size
             step = 0
             for step in range(n_steps):
                 batch = self._draw(data, batch_size, sampler, device)
                 previous = centers.clone() if tol > 0 else None
-                batch_inertia = _minibatch_step(
+                batch_inertia = minibatch_step(
                     batch,
                     centers,
                     self._counts,
@@ -284,7 +176,7 @@ class MiniBatchKMeans(_BaseKMeans):
                     print(f"Minibatch step {step + 1}/{n_steps}: batch inertia {batch_inertia}")
                 if stopping.converged(step, shift, batch_inertia):
                     break
-            labels, inertia = _labels_inertia(data, centers, budget)
+            labels, inertia = labels_inertia(data, centers, budget)
         self._warn_if_fewer_clusters(labels)
         self._save_generator(generator)
         self.cluster_centers_ = to_output(centers, as_tensor)
@@ -321,7 +213,7 @@ class MiniBatchKMeans(_BaseKMeans):
                 batch = batch.to(torch.as_tensor(self.cluster_centers_).dtype)
                 centers = self._fitted_centers(batch).clone()
                 self._counts = self._counts.to(device=device, dtype=batch.dtype)
-            _minibatch_step(
+            minibatch_step(
                 batch,
                 centers,
                 self._counts,
@@ -330,7 +222,7 @@ class MiniBatchKMeans(_BaseKMeans):
                 reassignment_ratio=self.reassignment_ratio,
                 budget=budget,
             )
-            labels, inertia = _labels_inertia(batch, centers, budget)
+            labels, inertia = labels_inertia(batch, centers, budget)
         self._save_generator(generator)
         self.cluster_centers_ = to_output(centers, as_tensor)
         self.labels_ = to_output(labels, as_tensor)

@@ -12,12 +12,12 @@ from sklearn.datasets import make_blobs
 from sklearn.metrics import adjusted_rand_score
 from sklearn.utils._param_validation import InvalidParameterError
 
-import clusterlab_algorithms._linkage_chain as chain_module
-import clusterlab_algorithms._linkage_rnn as rnn_module
+import clusterlab_algorithms._linkage.chain as chain_module
+import clusterlab_algorithms._linkage.rnn as rnn_module
 import clusterlab_algorithms.agglomerative as agglomerative_module
-from clusterlab_algorithms._linkage_matrix import SQUARED, distance_matrix
-from clusterlab_algorithms._linkage_single import join_components
-from clusterlab_algorithms._linkage_tree import linkage_matrix
+from clusterlab_algorithms._linkage.matrix import SQUARED, distance_matrix
+from clusterlab_algorithms._linkage.single import join_components
+from clusterlab_algorithms._linkage.tree import linkage_matrix
 from clusterlab_algorithms.agglomerative import AgglomerativeClustering, LinkageMemoryError
 from tests.algorithms.devices import DEVICES, device_or_skip
 

@@ -13,11 +13,12 @@ from sklearn.metrics import adjusted_rand_score
 from sklearn.neighbors import NearestNeighbors
 from sklearn.utils._param_validation import InvalidParameterError
 
-import clusterlab_algorithms._neighbors_blocks as blocks_module
+import clusterlab_algorithms._neighbors.blocks as blocks_module
 import clusterlab_algorithms.dbscan as dbscan_module
-from clusterlab_algorithms._neighbors import Metric, PairChunk, Workspace
-from clusterlab_algorithms._neighbors_blocks import BlockPairs, kd_order
-from clusterlab_algorithms._neighbors_grid import GridPairs, Lattice
+from clusterlab_algorithms._neighbors.blocks import BlockPairs, kd_order
+from clusterlab_algorithms._neighbors.grid import GridPairs, Lattice
+from clusterlab_algorithms._neighbors.metric import Metric, PairChunk
+from clusterlab_algorithms._shared.scratch import ScratchBuffers
 from clusterlab_algorithms.dbscan import DBSCAN
 from tests.algorithms.devices import DEVICES, device_or_skip
 
@@ -173,7 +174,7 @@ def test_block_pairs_skip_far_leaves_but_no_neighbour(
     data = torch.as_tensor(X)
     measure = Metric(metric, eps, X.shape[1])
     points = measure.prepare(data, data.mean(0))
-    pairs = BlockPairs(points, measure, 1 << 14, Workspace(data.device))
+    pairs = BlockPairs(points, measure, 1 << 14, ScratchBuffers(data.device))
     sizes = pairs.stops - pairs.starts
     compared = int((sizes[:, None] * sizes[None, :] * pairs.later).sum())
     assert compared < 0.25 * len(X) ** 2

@@ -12,16 +12,12 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import adjusted_rand_score
 from sklearn.utils._param_validation import InvalidParameterError
 
-import clusterlab_algorithms.kmeans as kmeans_module
-from clusterlab_algorithms._distances import (
-    MIN_EVEN_BLOCK_ROWS,
-    Workspace,
-    center_scores,
-    column_argmin,
-    even_row_blocks,
-    nearest_center,
-    pairwise_sq_dists,
-)
+import clusterlab_algorithms._kmeans.lloyd as lloyd_module
+import clusterlab_algorithms._kmeans.working_data as working_data_module
+from clusterlab_algorithms._kmeans.assign import center_scores, column_argmin, nearest_center
+from clusterlab_algorithms._shared.blocks import MIN_EVEN_BLOCK_ROWS, even_row_blocks
+from clusterlab_algorithms._shared.distances import pairwise_sq_dists
+from clusterlab_algorithms._shared.scratch import ScratchBuffers
 from clusterlab_algorithms.kmeans import KMeans, kmeans_plusplus
 from tests.algorithms.devices import DEVICES, device_or_skip
 
@@ -35,9 +31,9 @@ def use_lloyd_mode(monkeypatch, mode: str) -> None:
     data are small and mostly on the CPU, so the threshold and the devices are moved.
     """
     threshold = 0 if mode == "bounded" else 10**12
-    monkeypatch.setattr(kmeans_module._Lloyd, "MIN_BOUNDED_SAMPLES", threshold)
+    monkeypatch.setattr(lloyd_module.Lloyd, "MIN_BOUNDED_SAMPLES", threshold)
     host = frozenset() if mode == "dense" else frozenset({"cpu", "cuda", "mps"})
-    monkeypatch.setattr(kmeans_module._Lloyd, "HOST_DEVICES", host)
+    monkeypatch.setattr(lloyd_module.Lloyd, "HOST_DEVICES", host)
 
 
 @pytest.fixture(params=["plain", "bounded", "dense"])
@@ -121,13 +117,13 @@ def test_bounds_skip_settled_points_and_keep_sklearn_labels(monkeypatch):
     X = make_blobs(30_000, 8, centers=10, cluster_std=1.5, random_state=0)[0]
     init = _init(X, 10, 0)
     measured: list[int] = []
-    measure = kmeans_module._Lloyd._measure
+    measure = lloyd_module.Lloyd._measure
 
     def counting(self, index, centers, c_sq):
         measured.append(index.stop - index.start if isinstance(index, slice) else len(index))
         return measure(self, index, centers, c_sq)
 
-    monkeypatch.setattr(kmeans_module._Lloyd, "_measure", counting)
+    monkeypatch.setattr(lloyd_module.Lloyd, "_measure", counting)
     ours = KMeans(10, init=init, n_init=1).fit(X)
     reference = SklearnKMeans(10, init=init, n_init=1).fit(X)
     assert adjusted_rand_score(reference.labels_, ours.labels_) == 1.0
@@ -209,13 +205,13 @@ def test_tiny_memory_budget_gives_the_same_result(init, device, monkeypatch, llo
     whole = KMeans(device=device, **params).fit(X)
 
     block_sizes: list[int] = []
-    center_scores = kmeans_module.center_scores
+    center_scores = lloyd_module.center_scores
 
     def counting(block, centers, c_sq, workspace=None):
         block_sizes.append(block.shape[0])
         return center_scores(block, centers, c_sq, workspace)
 
-    monkeypatch.setattr(kmeans_module, "center_scores", counting)
+    monkeypatch.setattr(lloyd_module, "center_scores", counting)
     monkeypatch.setenv("CLUSTERLAB_MEMORY_BUDGET_MB", "0.01")
     chunked = KMeans(device=device, **params).fit(X)
     # 0.01 MiB holds 218 rows of 6 float64 scores: the 1500 points went in many blocks.
@@ -366,8 +362,8 @@ def test_distance_kernels_match_scipy():
 def test_block_threads_give_the_serial_result_and_restore_torch_threads(lloyd, monkeypatch):
     # Small blocks, so that every loop has many blocks to spread over the threads, and
     # threads from the first point on.
-    monkeypatch.setattr("clusterlab_algorithms._distances.CPU_BLOCK_BYTES", 4096)
-    monkeypatch.setattr(kmeans_module._Lloyd, "MIN_THREADED_SAMPLES", 0)
+    monkeypatch.setattr("clusterlab_algorithms._shared.blocks.CPU_BLOCK_BYTES", 4096)
+    monkeypatch.setattr(lloyd_module.Lloyd, "MIN_THREADED_SAMPLES", 0)
     use_lloyd_mode(monkeypatch, lloyd)
     X = make_blobs(6000, 8, centers=7, cluster_std=2.5, random_state=3)[0].astype(np.float32)
     init = _init(X, 7, 3)
@@ -396,7 +392,7 @@ def test_same_partition_is_an_adjusted_rand_index_of_one(seed):
     split[np.flatnonzero(labels == 2)[::2]] = 5
     for other in (labels, relabelled, merged, split, rng.integers(0, 5, 200)):
         expected = adjusted_rand_score(labels, other) == 1.0
-        got = kmeans_module.same_partition(torch.from_numpy(labels), torch.from_numpy(other), 6)
+        got = lloyd_module.same_partition(torch.from_numpy(labels), torch.from_numpy(other), 6)
         assert got == expected
 
 
@@ -406,19 +402,19 @@ def test_a_later_run_with_the_same_clusters_does_not_replace_the_first(monkeypat
     # scikit-learn keeps it, or the labels would depend on that rounding.
     first = torch.tensor([0, 0, 1, 1, 2, 2])
     runs = [
-        kmeans_module._Run(torch.zeros(3, 1), first, 1.0, 3),
-        kmeans_module._Run(torch.ones(3, 1), torch.tensor([2, 2, 0, 0, 1, 1]), 1.0 - 1e-7, 4),
-        kmeans_module._Run(torch.ones(3, 1), torch.tensor([0, 0, 0, 1, 2, 2]), 1.5, 5),
+        lloyd_module.Run(torch.zeros(3, 1), first, 1.0, 3),
+        lloyd_module.Run(torch.ones(3, 1), torch.tensor([2, 2, 0, 0, 1, 1]), 1.0 - 1e-7, 4),
+        lloyd_module.Run(torch.ones(3, 1), torch.tensor([0, 0, 0, 1, 2, 2]), 1.5, 5),
     ]
-    monkeypatch.setattr(kmeans_module._Lloyd, "run", lambda self, *a, **k: runs.pop(0))
+    monkeypatch.setattr(lloyd_module.Lloyd, "run", lambda self, *a, **k: runs.pop(0))
     X = np.arange(6, dtype=np.float32).reshape(-1, 1)
     fitted = KMeans(3, n_init=3, random_state=0).fit(X)
     assert fitted.labels_.tolist() == first.tolist() and fitted.n_iter_ == 3
 
     better = torch.tensor([0, 0, 1, 1, 1, 2])
     runs = [
-        kmeans_module._Run(torch.zeros(3, 1), first, 1.0, 3),
-        kmeans_module._Run(torch.ones(3, 1), better, 0.5, 4),
+        lloyd_module.Run(torch.zeros(3, 1), first, 1.0, 3),
+        lloyd_module.Run(torch.ones(3, 1), better, 0.5, 4),
     ]
     fitted = KMeans(3, n_init=2, random_state=0).fit(X)
     assert fitted.labels_.tolist() == better.tolist() and fitted.inertia_ == 0.5
@@ -433,7 +429,7 @@ def test_half_gaps_are_lower_bounds_in_one_block_and_in_many(dtype):
     true_half = distances.min(axis=1) / 2
     X = torch.zeros((1, 12), dtype=torch.from_numpy(centers).dtype)
     for budget in (2**20, 1000):  # 40 x 40 in one block, or in blocks of a few rows
-        lloyd = kmeans_module._Lloyd(X, X[:, 0], budget=budget)
+        lloyd = lloyd_module.Lloyd(X, X[:, 0], budget=budget)
         half = lloyd._half_gaps(torch.from_numpy(centers)).numpy().astype(np.float64)
         assert np.all(half <= true_half)
         np.testing.assert_allclose(half, true_half, rtol=1e-3)
@@ -444,7 +440,7 @@ def test_full_passes_with_or_without_bounds_give_sklearns_iterates(plain_share, 
     # 0: no pass keeps bounds (every iteration measures every point); 2: every full pass
     # keeps them; in between, passes keep bounds once few points change cluster.
     use_lloyd_mode(monkeypatch, "bounded")
-    monkeypatch.setattr(kmeans_module._Lloyd, "PLAIN_MOVED_SHARE", plain_share)
+    monkeypatch.setattr(lloyd_module.Lloyd, "PLAIN_MOVED_SHARE", plain_share)
     _assert_strict_iterates_match_sklearn(n_samples=5000, seed=11)
 
 
@@ -477,11 +473,11 @@ def test_even_row_blocks_cover_the_rows_in_an_even_number_of_near_equal_blocks(n
 
 
 def test_workspace_buffers_are_reused_per_thread_and_scores_match_a_fresh_block():
-    workspace = Workspace()
-    first = workspace.buffer("scores", (4, 100), torch.float32, torch.device("cpu"))
-    smaller = workspace.buffer("scores", (3, 50), torch.float32, torch.device("cpu"))
+    workspace = ScratchBuffers(torch.device("cpu"))
+    first = workspace.get("scores", (4, 100), torch.float32)
+    smaller = workspace.get("scores", (3, 50), torch.float32)
     assert smaller.data_ptr() == first.data_ptr() and smaller.shape == (3, 50)
-    other_dtype = workspace.buffer("scores", (3, 50), torch.float64, torch.device("cpu"))
+    other_dtype = workspace.get("scores", (3, 50), torch.float64)
     assert other_dtype.dtype == torch.float64
 
     rng = np.random.default_rng(5)
@@ -502,20 +498,21 @@ def test_indices_above_is_torchs_nonzero(share):
     values = torch.rand(10_000, generator=generator)
     limits = torch.full_like(values, 1 - share)
     expected = torch.nonzero(values > limits).squeeze(1)
-    assert torch.equal(kmeans_module._indices_above(values, limits), expected)
+    assert torch.equal(lloyd_module.indices_above(values, limits), expected)
 
 
 @pytest.mark.parametrize("n_samples, threaded", [(5_000, False), (6_000, True)])
 def test_short_fits_run_their_blocks_on_one_thread(n_samples, threaded, monkeypatch):
-    monkeypatch.setattr(kmeans_module._Lloyd, "MIN_THREADED_SAMPLES", 6_000)
+    monkeypatch.setattr(lloyd_module.Lloyd, "MIN_THREADED_SAMPLES", 6_000)
     seen: list[bool] = []
-    block_workers = kmeans_module.block_workers
+    block_workers = lloyd_module.block_workers
 
     def recording(device, *, threaded=True):
         seen.append(threaded)
         return block_workers(device, threaded=threaded)
 
-    monkeypatch.setattr(kmeans_module, "block_workers", recording)
+    monkeypatch.setattr(lloyd_module, "block_workers", recording)
+    monkeypatch.setattr(working_data_module, "block_workers", recording)
     X = make_blobs(n_samples, 4, centers=3, random_state=0)[0].astype(np.float32)
     init = _init(X, 3, 0)
     ours = KMeans(3, init=init, n_init=1).fit(X)
@@ -528,15 +525,15 @@ def test_short_fits_run_their_blocks_on_one_thread(n_samples, threaded, monkeypa
 def test_the_half_gap_test_is_optional_and_keeps_sklearns_iterates(gap_fraction, monkeypatch):
     # 0: the gaps are checked on every bounded iteration's candidates; 2: never.
     use_lloyd_mode(monkeypatch, "bounded")
-    monkeypatch.setattr(kmeans_module._Lloyd, "GAP_TEST_FRACTION", gap_fraction)
+    monkeypatch.setattr(lloyd_module.Lloyd, "GAP_TEST_FRACTION", gap_fraction)
     calls: list[int] = []
-    half_gaps = kmeans_module._Lloyd._half_gaps
+    half_gaps = lloyd_module.Lloyd._half_gaps
 
     def counting(self, centers):
         calls.append(centers.shape[0])
         return half_gaps(self, centers)
 
-    monkeypatch.setattr(kmeans_module._Lloyd, "_half_gaps", counting)
+    monkeypatch.setattr(lloyd_module.Lloyd, "_half_gaps", counting)
     _assert_strict_iterates_match_sklearn(n_samples=8000, seed=4)
     if gap_fraction == 0.0:
         assert len(calls) >= 3
@@ -548,7 +545,7 @@ def test_the_half_gap_test_is_optional_and_keeps_sklearns_iterates(gap_fraction,
 def test_data_far_from_the_origin_are_centred_and_give_the_same_clusters(shift, centred):
     X = make_blobs(3000, 8, centers=6, cluster_std=2.0, random_state=2)[0].astype(np.float32)
     X -= X.mean(axis=0)
-    working = kmeans_module._working_data(torch.from_numpy(X + shift), budget=2**24)
+    working = working_data_module.working_data(torch.from_numpy(X + shift), budget=2**24)
     assert (working.offset is not None) == centred
     init = _init(X, 6, 2)
     near = KMeans(6, init=init, n_init=1).fit(X)

@@ -6,9 +6,9 @@ distance to the tree so far: one matrix-vector product per added point, ``O(n^2 
 time and no ``n x n`` matrix. It runs on numpy arrays in float64: each step is a few
 operations on one vector, where numpy's cost per call is a fraction of torch's, and
 float64 keeps the ``|x|^2 - 2 x.y + |y|^2`` form from reordering nearly equal edges.
-On a GPU, Prim's ``n`` dependent steps are bound by kernel launches (4 s for 20,000
-points on an H100), so the tree is built by Borůvka's rounds instead: about
-``log2(n)`` passes of blocked GEMMs over all pairs.
+On a GPU, Prim's ``n`` dependent steps are bound by kernel launches, so the tree is
+built by Borůvka's rounds instead: about ``log2(n)`` passes of blocked GEMMs over all
+pairs.
 """
 
 from __future__ import annotations
@@ -16,12 +16,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from clusterlab_algorithms._distances import (
-    block_rows,
-    pairwise_sq_dists,
-    row_blocks,
-    squared_norms,
-)
+from clusterlab_algorithms._shared.blocks import block_rows, row_blocks
+from clusterlab_algorithms._shared.distances import pairwise_sq_dists, squared_norms
 
 # Points already in the tree are dropped from the arrays once they are this share of them:
 # a copy of the arrays costs about as much as one step, and every step scans them all.

@@ -1,4 +1,4 @@
-"""Blocks of rows spread over a few Python threads on the CPU, torch single-threaded in each.
+"""torch's CPU threads around block loops: one thread inside them, or blocks on Python threads.
 
 torch parallelises each operation on its own; on the CPU every operation then wakes its
 worker threads and waits for them, which for the many block-sized operations of a loop
@@ -19,9 +19,28 @@ from typing import TypeVar
 
 import torch
 
-from clusterlab_algorithms._neighbors import one_cpu_thread
-
 T = TypeVar("T")
+
+
+@contextmanager
+def one_cpu_thread(device: torch.device) -> Iterator[None]:
+    """Run torch's CPU operations on one thread inside the block (no effect on a GPU).
+
+    Merge and block loops are thousands of operations on blocks of moderate size. A
+    second thread gains them little, and when the machine is busy every parallel region
+    waits for a free core, which made them many times slower on a loaded two-core
+    machine. The previous setting is restored on exit, as scikit-learn does with its
+    BLAS thread limits.
+    """
+    if device.type != "cpu":
+        yield
+        return
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 class BlockWorkers:
@@ -42,8 +61,8 @@ class BlockWorkers:
 
 
 SERIAL = BlockWorkers()
-# One pool per thread count, kept for the process: starting threads for every fit
-# costs about a millisecond each.
+# One pool per thread count, kept for the process, so that a fit does not pay for
+# starting threads.
 _POOLS: dict[int, ThreadPoolExecutor] = {}
 _POOLS_LOCK = threading.Lock()
 

@@ -20,8 +20,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from clusterlab_algorithms._linkage_matrix import lance_williams, lance_williams_
-from clusterlab_algorithms._neighbors import Workspace
+from clusterlab_algorithms._linkage.matrix import lance_williams, lance_williams_
+from clusterlab_algorithms._shared.scratch import ScratchBuffers
 
 # Compact the matrix once fewer than this share of its rows are alive: every search and
 # every column write scans the dead ones too.
@@ -45,7 +45,7 @@ class _State:
         self.penalty = torch.zeros(n, dtype=dtype, device=device)  # inf: dead row
         self.nn_dist = torch.empty(n, dtype=dtype, device=device)
         self.nn = torch.empty(n, dtype=torch.int64, device=device)
-        self.ws = Workspace(device)
+        self.ws = ScratchBuffers(device)
         self.budget = budget_bytes
 
     @property

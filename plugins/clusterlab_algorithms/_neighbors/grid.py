@@ -21,7 +21,7 @@ from collections.abc import Iterator
 import numpy as np
 import torch
 
-from clusterlab_algorithms._neighbors import Metric, PairChunk
+from clusterlab_algorithms._neighbors.metric import Metric, PairChunk
 
 # Beyond three features the 3^d neighbouring cells cost more than they save.
 GRID_MAX_DIM = 3
@@ -35,9 +35,9 @@ _SIDE_SLACK = 1e-9
 _BYTES_PER_CANDIDATE = 64
 # Candidate pairs per chunk. On the CPU a chunk's temporaries (about 8 MB) stay small
 # next to scikit-learn's neighbourhoods and a few hundred chunks cost little dispatch.
-# A GPU wants bigger launches, but not without limit: on an H200, 100k points in 2-D
-# took 5.9 ms with all candidates in one chunk (136 MB of GPU memory), 14.7 ms with
-# chunks of 1 Mi (49 MB, below scikit-learn's 53 MB of host memory) and 26 ms with 512 Ki.
+# A GPU wants bigger launches, but not without limit: all candidates in one chunk are
+# fastest but take more GPU memory than scikit-learn takes of host memory; chunks of
+# 1 Mi stay below it, and smaller ones are slower again.
 CPU_CHUNK_PAIRS = 1 << 17
 CUDA_CHUNK_PAIRS = 1 << 20
 

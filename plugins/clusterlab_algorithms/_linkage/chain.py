@@ -6,7 +6,7 @@ after the merge the rest of the chain stays valid, so every step is one search o
 row (``O(n)``) and the whole tree ``O(n^2)`` work. The loop is sequential: each step is
 a handful of operations on one vector, so it runs on numpy views of the data, whose
 per-call cost is a fraction of torch's (the GPU path merges in vectorised rounds
-instead, see ``_linkage_rnn``).
+instead, see :mod:`.rnn`).
 
 Ties follow scipy's ``nn_chain``: the previous chain element wins a tie, then the lowest
 position. Rounding can never make the chain loop: a node already in the chain is taken

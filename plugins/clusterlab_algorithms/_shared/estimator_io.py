@@ -1,4 +1,4 @@
-"""Input and output handling shared by the torch estimators: tensors in, numpy or tensors out."""
+"""Estimator inputs and outputs: device, validation, random state; numpy or tensors out."""
 
 from __future__ import annotations
 

@@ -1,22 +1,20 @@
 """Radius neighbours: the metrics, their neighbour test, and the chunks of pairs found.
 
 Two sources list the pairs of points within ``eps``, each pair once, in chunks of
-bounded size: ``_neighbors_grid`` in up to three dimensions, ``_neighbors_blocks``
-(dense ``Q x C`` blocks of nearby k-d tree leaves) otherwise.
+bounded size: :mod:`.grid` in up to three dimensions, :mod:`.blocks` (dense ``Q x C``
+blocks of nearby k-d tree leaves) otherwise.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import NamedTuple
 
 import torch
 
+from clusterlab_algorithms._shared.distances import SMALL_DIM, coordinatewise
+from clusterlab_algorithms._shared.scratch import ScratchBuffers
+
 METRICS = ("euclidean", "cosine", "manhattan")
-# Up to this many features distances come from coordinate differences, exactly as a
-# tree-based scikit-learn search computes them; above it one GEMM per tile is far faster.
-SMALL_DIM = 4
 # Bytes a block needs per (query, candidate) pair: distances, a scratch block and the
 # mask, with room to spare for the listed pairs and the allocator.
 BYTES_PER_PAIR = {torch.float32: 32, torch.float64: 48}
@@ -35,50 +33,6 @@ class PairChunk(NamedTuple):
 
     first: torch.Tensor
     second: torch.Tensor
-
-
-class Workspace:
-    """Named scratch buffers, allocated once and reused for every block of a loop.
-
-    Fresh large tensors cost a page fault per 4 KiB page on first touch, which on some
-    machines exceeds the arithmetic done in them; reusing buffers pays that once.
-    """
-
-    def __init__(self, device: torch.device) -> None:
-        self.device = device
-        self._buffers: dict[str, torch.Tensor] = {}
-
-    def get(self, name: str, shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
-        """A contiguous tensor of ``shape`` backed by buffer ``name`` (grown when too small)."""
-        numel = 1
-        for size in shape:
-            numel *= size
-        buffer = self._buffers.get(name)
-        if buffer is None or buffer.dtype != dtype or buffer.numel() < numel:
-            buffer = torch.empty(numel, dtype=dtype, device=self.device)
-            self._buffers[name] = buffer
-        return buffer[:numel].view(shape)
-
-
-@contextmanager
-def one_cpu_thread(device: torch.device) -> Iterator[None]:
-    """Run torch's CPU operations on one thread inside the block (no effect on a GPU).
-
-    The neighbour and merge loops are thousands of operations on blocks of moderate
-    size. A second thread gains them little, and when the machine is busy every
-    parallel region waits for a free core: with two threads on a loaded two-core
-    machine they ran five to a hundred times slower. The previous setting is restored on
-    exit, as scikit-learn does with its BLAS thread limits.
-    """
-    if device.type != "cpu":
-        yield
-        return
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 def max_tile_pairs(budget_bytes: int, dtype: torch.dtype, device: torch.device) -> int:
@@ -118,7 +72,7 @@ class Metric:
         self,
         q: torch.Tensor,
         c: torch.Tensor,
-        ws: Workspace,
+        ws: ScratchBuffers,
         c_sq: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Scores and neighbour mask of the prepared points ``q`` against ``c``.
@@ -133,7 +87,7 @@ class Metric:
         if self.direct:
             scratch = ws.get("dist_scratch", scores.shape, q.dtype)
             squared = self.name == "euclidean"
-            _coordinatewise(q, c, squared=squared, out=scores, scratch=scratch)
+            coordinatewise(q, c, squared=squared, out=scores, scratch=scratch)
             return scores, torch.le(scores, self.radius, out=within)
         if self.name == "cosine":
             # 1 - q.c <= eps  <=>  -q.c <= eps - 1
@@ -148,29 +102,3 @@ class Metric:
             return scores, torch.le(scores, limit, out=within)
         scores.copy_(torch.cdist(q, c, p=1.0))
         return scores, torch.le(scores, self.eps, out=within)
-
-
-def _coordinatewise(
-    q: torch.Tensor,
-    c: torch.Tensor,
-    *,
-    squared: bool,
-    out: torch.Tensor | None = None,
-    scratch: torch.Tensor | None = None,
-) -> torch.Tensor:
-    """Sum over features of squared (or absolute) differences, one ``Q x C`` block at a time.
-
-    Each term is computed the same way for ``(i, j)`` and ``(j, i)``, so distances within
-    one point set are symmetric bit for bit.
-    """
-    for k in range(q.shape[1]):
-        target = out if k == 0 else scratch
-        term = torch.sub(q[:, k : k + 1], c[None, :, k], out=target)
-        term = term.mul_(term) if squared else term.abs_()
-        if k == 0:
-            out = term
-        else:
-            assert out is not None
-            out.add_(term)
-    assert out is not None
-    return out

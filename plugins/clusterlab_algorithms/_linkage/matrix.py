@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import torch
 
-from clusterlab_algorithms._distances import row_blocks
-from clusterlab_algorithms._neighbors import SMALL_DIM, Workspace, _coordinatewise
-from clusterlab_algorithms._workers import block_workers
+from clusterlab_algorithms._shared.blocks import row_blocks
+from clusterlab_algorithms._shared.distances import SMALL_DIM, coordinatewise
+from clusterlab_algorithms._shared.scratch import ScratchBuffers
+from clusterlab_algorithms._shared.threads import block_workers
 
 # Ward works on squared euclidean distances: its Lance-Williams update is linear in them.
 SQUARED = {"ward": True, "complete": False, "average": False}
@@ -18,11 +19,10 @@ def distance_matrix(X: torch.Tensor, *, squared: bool, budget_bytes: int) -> tor
 
     Built tile by tile, each tile written together with its transpose, so the matrix
     is symmetric bit for bit (the merge loop relies on it to break ties consistently);
-    on the CPU the rows of tiles are spread over threads (see ``_workers``).
+    on the CPU the rows of tiles are spread over threads (see ``_shared.threads``).
     Few features use coordinate differences; more use one GEMM per tile on centred data.
     Tiles are computed in float64 whatever the matrix's dtype: in float32 the GEMM form
-    loses up to ``1e-4`` of the smallest distances, more than the heights may differ
-    from scipy's.
+    loses more of the smallest distances than the heights may differ from scipy's.
     """
     n, n_features = X.shape
     D = torch.empty((n, n), dtype=X.dtype, device=X.device)
@@ -37,13 +37,13 @@ def distance_matrix(X: torch.Tensor, *, squared: bool, budget_bytes: int) -> tor
     def row_of_tiles(r0: int, r1: int) -> None:
         # The tiles right of the diagonal in rows r0:r1, and their mirror images: no
         # other row of tiles writes there, so rows of tiles may run at the same time.
-        ws = Workspace(X.device)
+        ws = ScratchBuffers(X.device)
         for c0 in range(r0, n, side):
             c1 = min(c0 + side, n)
             tile = ws.get("tile", (r1 - r0, c1 - c0), dtype)
             if direct:
                 scratch = ws.get("scratch", tile.shape, dtype)
-                _coordinatewise(Xc[r0:r1], Xc[c0:c1], squared=True, out=tile, scratch=scratch)
+                coordinatewise(Xc[r0:r1], Xc[c0:c1], squared=True, out=tile, scratch=scratch)
             else:
                 torch.addmm(norms[None, c0:c1], Xc[r0:r1], Xc[c0:c1].T, alpha=-2.0, out=tile)
                 tile.add_(norms[r0:r1, None]).clamp_(min=0.0)

@@ -1,0 +1,1 @@
+"""The K-Means family's machinery: seeding, nearest-centre search, Lloyd's loop, mini-batches."""

@@ -1,0 +1,1 @@
+"""Hierarchical clustering's machinery: distance matrix, merge loops, spanning tree, tree cuts."""

@@ -1,0 +1,1 @@
+"""Helpers every algorithm family may use: inputs, row blocks, distances, buffers, threads."""
