@@ -130,9 +130,7 @@ def _is_union_tag(part: Any) -> bool:
 
 
 def _schema_keys(location: Location) -> list[str]:
-    from clusterlab import schema
-
-    model: Any = schema.Experiment
+    model: Any = Experiment
     for part in location:
         if isinstance(part, int):
             continue
