@@ -100,6 +100,8 @@ def lance_williams_(
     """``lance_williams`` computed in place into ``d_ki``, with ``scratch`` shaped like it.
 
     Sizes must be positive: ward multiplies ``n_k`` by a difference that may be infinite.
+    The terms are grouped to need no temporary beyond ``scratch``, not as in
+    :func:`lance_williams`, so the two may differ in the last bit.
     """
     if method == "complete":
         return torch.maximum(d_ki, d_kj, out=d_ki)
