@@ -124,8 +124,8 @@ def _blocked(args: argparse.Namespace) -> tuple[str, ...]:
 
 
 def _run_options(args: argparse.Namespace, **extra: Any) -> Any:
+    from clusterlab.checks import DEFAULT_MAX_TRIALS
     from clusterlab.runner import RunOptions
-    from clusterlab.validation import DEFAULT_MAX_TRIALS
 
     return RunOptions(
         blocked_plugins=_blocked(args),

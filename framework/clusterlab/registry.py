@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import inspect
+import types
+import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from clusterlab.errors import DuplicateNameError, PluginError
 
@@ -21,13 +23,26 @@ CONTEXT_ARGS = {
     "executor": set(),
 }
 
+# Keyword options each kind's ``register`` takes besides ``description`` (the protocols of
+# :mod:`clusterlab.registration` spell out the same signatures for plugin authors).
+REGISTER_OPTIONS: dict[str, set[str]] = {
+    "algorithm": set(),
+    "dataset": {"has_labels"},
+    "metric": {"greater_is_better", "needs_ground_truth"},
+    "plot": set(),
+    "preprocessor": set(),
+    "executor": set(),
+}
+
 
 @dataclass(frozen=True)
 class Param:
-    """One parameter a plugin accepts: its name and default (``inspect.Parameter.empty``)."""
+    """One parameter a plugin accepts: its name, default (``inspect.Parameter.empty``) and,
+    where its annotation is a ``Literal[...]``, the values it allows."""
 
     name: str
     default: Any
+    choices: tuple[Any, ...] | None = None
 
     @property
     def required(self) -> bool:
@@ -66,7 +81,7 @@ def introspect_params(kind: str, obj: Any) -> tuple[dict[str, Param], set[str], 
     """
     target = obj.__init__ if inspect.isclass(obj) else obj
     try:
-        signature = inspect.signature(target)
+        signature = _signature(target)
     except (TypeError, ValueError) as exc:
         raise PluginError(f"cannot read the parameters of {kind} {obj!r}: {exc}") from exc
     params: dict[str, Param] = {}
@@ -96,8 +111,37 @@ def introspect_params(kind: str, obj: Any) -> tuple[dict[str, Param], set[str], 
         if parameter.name in CONTEXT_ARGS[kind]:
             context.add(parameter.name)
             continue
-        params[parameter.name] = Param(parameter.name, parameter.default)
+        choices = literal_choices(parameter.annotation)
+        params[parameter.name] = Param(parameter.name, parameter.default, choices)
     return params, context, accepts_any
+
+
+def _signature(target: Any) -> inspect.Signature:
+    """The signature with its annotations evaluated where they can be (``from __future__
+    import annotations`` leaves them strings), else as written."""
+    try:
+        return inspect.signature(target, eval_str=True)
+    except (NameError, AttributeError, SyntaxError, TypeError):
+        # An annotation naming what only a type checker imports: no choices to read.
+        return inspect.signature(target)
+
+
+def literal_choices(annotation: Any) -> tuple[Any, ...] | None:
+    """The values a ``Literal[...]`` annotation allows (``Literal[...] | None`` adds ``None``);
+    ``None`` for any other annotation."""
+    if typing.get_origin(annotation) is Literal:
+        return typing.get_args(annotation)
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        choices: list[Any] = []
+        for member in typing.get_args(annotation):
+            if member is type(None):
+                choices.append(None)
+            elif typing.get_origin(member) is Literal:
+                choices.extend(typing.get_args(member))
+            else:
+                return None
+        return tuple(choices)
+    return None
 
 
 class Registry:
@@ -157,14 +201,7 @@ class Registry:
                     f"plugin '{plugin}' ({distribution}) registered {kind} '{name}' as "
                     f"{obj!r}, which is not callable: register a class or function"
                 )
-            allowed = {
-                "algorithm": set(),
-                "dataset": {"has_labels"},
-                "metric": {"greater_is_better", "needs_ground_truth"},
-                "plot": set(),
-                "preprocessor": set(),
-                "executor": set(),
-            }[kind]
+            allowed = REGISTER_OPTIONS[kind]
             unknown = set(metadata) - allowed
             if unknown:
                 raise PluginError(

@@ -10,8 +10,8 @@ import pytest
 
 from clusterlab.errors import ExperimentError
 from clusterlab.grid import count_trials, expand_trials
+from clusterlab.loading import load_experiment, parse_experiment
 from clusterlab.schema import expand_axis
-from clusterlab.validation import load_experiment, parse_experiment
 from clusterlab.yamlfile import parse_yaml
 
 BASE = """\
@@ -96,7 +96,7 @@ def test_trial_hash_is_the_same_in_another_process():
     raw, source = parse_yaml(BASE)
     hashes = [t.hash for t in expand_trials(parse_experiment(raw, source))]
     code = (
-        "from clusterlab.validation import parse_experiment;"
+        "from clusterlab.loading import parse_experiment;"
         "from clusterlab.yamlfile import parse_yaml;"
         "from clusterlab.grid import expand_trials;"
         f"raw, s = parse_yaml({BASE!r});"
