@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, get_args
 
 import numpy as np
 
 from clusterlab import ScoreUndefined
 
 NOISE = -1
-INTERNAL_POLICIES = ("exclude", "cluster")
-EXTERNAL_POLICIES = ("cluster", "exclude")
+# The noise policies, as the annotations of the metrics' ``noise`` option: clusterlab reads
+# a ``Literal`` annotation as the values an experiment file may give, so ``validate``
+# refuses ``noise: bogus`` before the first trial.
+InternalPolicy = Literal["exclude", "cluster"]
+ExternalPolicy = Literal["cluster", "exclude"]
+AccuracyPolicy = Literal["wrong", "exclude", "cluster"]
+INTERNAL_POLICIES: tuple[str, ...] = get_args(InternalPolicy)
+EXTERNAL_POLICIES: tuple[str, ...] = get_args(ExternalPolicy)
+ACCURACY_POLICIES: tuple[str, ...] = get_args(AccuracyPolicy)
 
 
 @dataclass(frozen=True)

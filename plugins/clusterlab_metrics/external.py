@@ -13,9 +13,14 @@ from typing import Any
 
 import numpy as np
 
-from clusterlab_metrics._labels import NOISE, check_policy, external_pair
-
-ACCURACY_POLICIES = ("wrong", "exclude", "cluster")
+from clusterlab_metrics._labels import (
+    ACCURACY_POLICIES,
+    NOISE,
+    AccuracyPolicy,
+    ExternalPolicy,
+    check_policy,
+    external_pair,
+)
 
 
 def _score(
@@ -26,7 +31,7 @@ def _score(
 
 
 def adjusted_rand(
-    X: Any, labels: Any, y_true: Any, estimator: Any = None, *, noise: str = "cluster"
+    X: Any, labels: Any, y_true: Any, estimator: Any = None, *, noise: ExternalPolicy = "cluster"
 ) -> float:
     """Adjusted Rand index (``sklearn.metrics.adjusted_rand_score``); 1 is a perfect match."""
     from sklearn.metrics import adjusted_rand_score
@@ -35,7 +40,7 @@ def adjusted_rand(
 
 
 def adjusted_mutual_info(
-    X: Any, labels: Any, y_true: Any, estimator: Any = None, *, noise: str = "cluster"
+    X: Any, labels: Any, y_true: Any, estimator: Any = None, *, noise: ExternalPolicy = "cluster"
 ) -> float:
     """Adjusted mutual information (``sklearn.metrics.adjusted_mutual_info_score``)."""
     from sklearn.metrics import adjusted_mutual_info_score
@@ -44,7 +49,7 @@ def adjusted_mutual_info(
 
 
 def normalized_mutual_info(
-    X: Any, labels: Any, y_true: Any, estimator: Any = None, *, noise: str = "cluster"
+    X: Any, labels: Any, y_true: Any, estimator: Any = None, *, noise: ExternalPolicy = "cluster"
 ) -> float:
     """Normalized mutual information (``sklearn.metrics.normalized_mutual_info_score``)."""
     from sklearn.metrics import normalized_mutual_info_score
@@ -53,7 +58,7 @@ def normalized_mutual_info(
 
 
 def homogeneity(
-    X: Any, labels: Any, y_true: Any, estimator: Any = None, *, noise: str = "cluster"
+    X: Any, labels: Any, y_true: Any, estimator: Any = None, *, noise: ExternalPolicy = "cluster"
 ) -> float:
     """Homogeneity: each cluster holds one class (``sklearn.metrics.homogeneity_score``)."""
     from sklearn.metrics import homogeneity_score
@@ -62,7 +67,7 @@ def homogeneity(
 
 
 def completeness(
-    X: Any, labels: Any, y_true: Any, estimator: Any = None, *, noise: str = "cluster"
+    X: Any, labels: Any, y_true: Any, estimator: Any = None, *, noise: ExternalPolicy = "cluster"
 ) -> float:
     """Completeness: each class lies in one cluster (``sklearn.metrics.completeness_score``)."""
     from sklearn.metrics import completeness_score
@@ -71,7 +76,7 @@ def completeness(
 
 
 def v_measure(
-    X: Any, labels: Any, y_true: Any, estimator: Any = None, *, noise: str = "cluster"
+    X: Any, labels: Any, y_true: Any, estimator: Any = None, *, noise: ExternalPolicy = "cluster"
 ) -> float:
     """V-measure, the harmonic mean of homogeneity and completeness (``v_measure_score``)."""
     from sklearn.metrics import v_measure_score
@@ -80,7 +85,7 @@ def v_measure(
 
 
 def fowlkes_mallows(
-    X: Any, labels: Any, y_true: Any, estimator: Any = None, *, noise: str = "cluster"
+    X: Any, labels: Any, y_true: Any, estimator: Any = None, *, noise: ExternalPolicy = "cluster"
 ) -> float:
     """Fowlkes-Mallows index (``sklearn.metrics.fowlkes_mallows_score``)."""
     from sklearn.metrics import fowlkes_mallows_score
@@ -89,7 +94,7 @@ def fowlkes_mallows(
 
 
 def cluster_accuracy(
-    X: Any, labels: Any, y_true: Any, estimator: Any = None, *, noise: str = "wrong"
+    X: Any, labels: Any, y_true: Any, estimator: Any = None, *, noise: AccuracyPolicy = "wrong"
 ) -> float:
     """Share of points whose cluster maps to their class under the best one-to-one matching.
 

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 
 from clusterlab import ScoreUndefined
 from clusterlab.device import memory_budget
-from clusterlab_metrics._labels import Clusters, encode, require_clusters
+from clusterlab_metrics._labels import Clusters, InternalPolicy, encode, require_clusters
 
 # Largest tile edge. On a CPU a 512 x 512 float32 tile (1 MiB) stays in the L2 cache and
 # beat larger tiles in measurements; on a GPU larger tiles amortise the kernel launches.
@@ -36,7 +36,12 @@ State = TypeVar("State")
 
 
 def inertia(
-    X: Any, labels: Any, y_true: Any = None, estimator: Any = None, *, noise: str = "exclude"
+    X: Any,
+    labels: Any,
+    y_true: Any = None,
+    estimator: Any = None,
+    *,
+    noise: InternalPolicy = "exclude",
 ) -> float:
     """Sum of squared distances of the points to the centroid of their cluster.
 
@@ -50,7 +55,12 @@ def inertia(
 
 
 def calinski_harabasz(
-    X: Any, labels: Any, y_true: Any = None, estimator: Any = None, *, noise: str = "exclude"
+    X: Any,
+    labels: Any,
+    y_true: Any = None,
+    estimator: Any = None,
+    *,
+    noise: InternalPolicy = "exclude",
 ) -> float:
     """Variance ratio criterion: between-cluster over within-cluster dispersion, scaled.
 
@@ -70,7 +80,12 @@ def calinski_harabasz(
 
 
 def davies_bouldin(
-    X: Any, labels: Any, y_true: Any = None, estimator: Any = None, *, noise: str = "exclude"
+    X: Any,
+    labels: Any,
+    y_true: Any = None,
+    estimator: Any = None,
+    *,
+    noise: InternalPolicy = "exclude",
 ) -> float:
     """Mean over clusters of the worst ratio of summed spreads to centroid distance.
 
@@ -111,7 +126,7 @@ def silhouette(
     estimator: Any = None,
     *,
     sample_size: int | None = None,
-    noise: str = "exclude",
+    noise: InternalPolicy = "exclude",
     random_state: Any = None,
 ) -> float:
     """Mean silhouette coefficient over the points, exact, with Euclidean distances.
@@ -169,7 +184,12 @@ def silhouette(
 
 
 def dunn(
-    X: Any, labels: Any, y_true: Any = None, estimator: Any = None, *, noise: str = "exclude"
+    X: Any,
+    labels: Any,
+    y_true: Any = None,
+    estimator: Any = None,
+    *,
+    noise: InternalPolicy = "exclude",
 ) -> float:
     """Dunn index: smallest distance between two clusters over the largest cluster diameter.
 
