@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pluggy
 
 if TYPE_CHECKING:
     from clusterlab.grid import Trial
+    from clusterlab.registration import (
+        RegisterAlgorithm,
+        RegisterDataset,
+        RegisterExecutor,
+        RegisterMetric,
+        RegisterPlot,
+        RegisterPreprocessor,
+    )
     from clusterlab.results import TrialResult
     from clusterlab.schema import Experiment
 
@@ -19,7 +27,7 @@ hookimpl = pluggy.HookimplMarker("clusterlab")
 
 
 @hookspec
-def register_algorithms(register: Any) -> None:
+def register_algorithms(register: RegisterAlgorithm) -> None:
     """Register clustering algorithms.
 
     Call ``register(name, estimator_class, *, description="")`` once per algorithm.
@@ -31,7 +39,7 @@ def register_algorithms(register: Any) -> None:
 
 
 @hookspec
-def register_datasets(register: Any) -> None:
+def register_datasets(register: RegisterDataset) -> None:
     """Register datasets.
 
     Call ``register(name, loader, *, has_labels=True, description="")``. The loader is
@@ -42,7 +50,7 @@ def register_datasets(register: Any) -> None:
 
 
 @hookspec
-def register_metrics(register: Any) -> None:
+def register_metrics(register: RegisterMetric) -> None:
     """Register scores.
 
     Call ``register(name, fn, *, greater_is_better, needs_ground_truth=False,
@@ -54,7 +62,7 @@ def register_metrics(register: Any) -> None:
 
 
 @hookspec
-def register_plots(register: Any) -> None:
+def register_plots(register: RegisterPlot) -> None:
     """Register plots.
 
     Call ``register(name, fn, *, description="")``. ``fn(trial)`` receives a finished
@@ -64,7 +72,7 @@ def register_plots(register: Any) -> None:
 
 
 @hookspec
-def register_preprocessors(register: Any) -> None:
+def register_preprocessors(register: RegisterPreprocessor) -> None:
     """Register preprocessing steps that an experiment applies to a dataset, in order.
 
     Call ``register(name, fn, *, description="")``. ``fn(X, y, **params)`` receives the
@@ -74,7 +82,7 @@ def register_preprocessors(register: Any) -> None:
 
 
 @hookspec
-def register_executors(register: Any) -> None:
+def register_executors(register: RegisterExecutor) -> None:
     """Register executors: ways to run an experiment's trials (in this process, on worker
     processes, on a cluster).
 
