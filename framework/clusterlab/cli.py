@@ -229,6 +229,11 @@ def cmd_plugins(args: argparse.Namespace) -> int:
                         p.name: (None if p.required else repr(p.default))
                         for p in entry.params.values()
                     },
+                    "choices": {
+                        p.name: list(map(repr, p.choices))
+                        for p in entry.params.values()
+                        if p.choices is not None
+                    },
                     "description": entry.description,
                 }
             )
@@ -239,7 +244,8 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     if args.name is not None:
         return _show_registration(args, rows, registry)
     if args.json:
-        print(json.dumps({"registered": rows, "broken": broken}, indent=2))
+        blocked = sorted(registry.blocked)
+        print(json.dumps({"registered": rows, "broken": broken, "blocked": blocked}, indent=2))
         return 0
     from rich.console import Console
     from rich.table import Table
@@ -290,7 +296,10 @@ def _show_registration(args: argparse.Namespace, rows: list[dict[str, Any]], reg
         else:
             print("  parameters:")
             for name, default in row["params"].items():
-                print(f"    {name}" + (" (required)" if default is None else f" = {default}"))
+                choices = row["choices"].get(name)
+                allowed = f" (one of {', '.join(choices)})" if choices else ""
+                shown = " (required)" if default is None else f" = {default}"
+                print(f"    {name}{shown}{allowed}")
     return 0
 
 

@@ -101,6 +101,7 @@ def test_plugin_flags_work_before_the_command_and_the_plugin_column_is_shown():
     before = run_cli("--block-plugin", "sklearn", "plugins", "--json")
     assert before.returncode == 0, before.stderr
     rows = json.loads(before.stdout)["registered"]
+    assert json.loads(before.stdout)["blocked"] == ["sklearn"]
     assert rows and all(row["plugin"] != "sklearn" for row in rows)
     after = run_cli("plugins", "--block-plugin", "sklearn", "--json")
     assert json.loads(after.stdout)["registered"] == rows
@@ -115,6 +116,7 @@ def test_plugins_name_shows_one_registration_and_suggests_for_a_typo():
     assert shown.stdout.startswith("metric 'silhouette'")
     assert "plugin: metrics (clusterlab " in shown.stdout
     assert "sample_size" in shown.stdout
+    assert "noise = 'exclude' (one of 'exclude', 'cluster')" in shown.stdout
     typo = run_cli("plugins", "silhuette")
     assert typo.returncode == 2
     assert "did you mean 'silhouette'?" in typo.stderr
