@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from clusterlab.errors import ExperimentError
+from clusterlab.loading import load_experiment
 from clusterlab.results_table import FACT_DIRECTIONS, trials_frame
 from clusterlab.summary import best_trials
 from clusterlab.tracking import ReadOnlyStore, resolve_tracking_uri
-from clusterlab.validation import load_experiment
 
 SHOWN = [
     "dataset",

@@ -19,27 +19,21 @@ from pathlib import Path
 from typing import Any
 
 import clusterlab
+from clusterlab.checks import DEFAULT_MAX_TRIALS, check_against_plugins
 from clusterlab.data import BuiltDataset, build_dataset, check_sizes
 from clusterlab.device import device_name
 from clusterlab.errors import TrackingError
 from clusterlab.executors.base import ExecutionContext, TrialExecutor, TrialJob, plugin_references
-from clusterlab.executors.select import DEFAULT_EXECUTOR, create_executor
+from clusterlab.executors.select import create_executor
 from clusterlab.grid import DatasetKey, Trial, expand_trials
 from clusterlab.lifecycle import LifecycleHooks
+from clusterlab.loading import LoadedExperiment, load_experiment
 from clusterlab.plugins import Plugins, autoload_disabled, blocked_from_env, build_plugins
 from clusterlab.progress import TrialProgress
 from clusterlab.results import ExperimentResult, PluginFailure, TrialResult, TrialStatus
 from clusterlab.results_table import directions_of, log_parent_summary, trials_frame
 from clusterlab.tracking import Tracker, absolute_store_uri, resolve_tracking_uri, tags
 from clusterlab.trial import TrialContext, param_union, run_trial
-from clusterlab.validation import (
-    DEFAULT_MAX_TRIALS,
-    LoadedExperiment,
-    apply_overrides,
-    check_against_plugins,
-    load_experiment,
-    parse_experiment,
-)
 
 __all__ = ["ExperimentResult", "RunOptions", "TrialResult", "execute", "prepare", "run_experiment"]
 
@@ -71,9 +65,7 @@ def prepare(
 ) -> tuple[LoadedExperiment, Plugins, list[Trial]]:
     """Load, check and expand an experiment without running anything."""
     options = options or RunOptions()
-    loaded = load_experiment(experiment, overrides)
-    if options.executor is not None:
-        loaded = _with_executor(loaded, options.executor)
+    loaded = load_experiment(experiment, overrides, executor=options.executor)
     plugins = build_plugins(
         autoload=options.autoload_plugins,
         blocked=options.blocked_plugins,
@@ -91,21 +83,6 @@ def prepare(
 def _on_device(trials: list[Trial], device: str) -> list[Trial]:
     """The trials with ``device`` as their device (the hash keeps only its type)."""
     return [t if t.device == device else replace(t, device=device) for t in trials]
-
-
-def _with_executor(loaded: LoadedExperiment, executor: str | Mapping[str, Any]) -> LoadedExperiment:
-    """The experiment with its ``executor:`` replaced by the caller's choice."""
-    current = loaded.raw.get("executor")
-    current = dict(current) if isinstance(current, Mapping) else {}
-    if isinstance(executor, str):
-        same = current.get("name", DEFAULT_EXECUTOR) == executor
-        spec = {**current, "name": executor} if same else {"name": executor}
-    else:
-        spec = dict(executor)
-    raw, _touched = apply_overrides(loaded.raw, {"executor": spec})
-    for location in [loc for loc in loaded.source.lines if loc[:1] == ("executor",)]:
-        loaded.source.lines.pop(location)
-    return replace(loaded, experiment=parse_experiment(raw, loaded.source), raw=raw)
 
 
 def run_experiment(
@@ -181,13 +158,15 @@ class _Invocation:
         interrupted = stopped = False
         try:
             self._log_experiment_files(trials)
-            with progress:
+            with progress, _StickyInterrupt() as interrupt:
                 for _skipped in range(len(trials) - len(pending)):
                     progress.advance(TrialStatus.SKIPPED)
                 for result in self.executor.run(pending, execution):
                     results[result.trial.index] = result
                     self._report(self.hooks.trial_ended(result), result.run_id)
                     progress.advance(result.status)
+                    interrupt.check()
+                interrupt.check()
         except KeyboardInterrupt:
             interrupted = True
             _ignore_further_interrupts()
@@ -385,6 +364,38 @@ class _Invocation:
             names.extend(name for name in trial.swept if name not in names)
         directions = directions_of(self.experiment, self.registry)
         log_parent_summary(self.tracker, self.parent_id, trials_frame(runs), directions, swept)
+
+
+class _StickyInterrupt:
+    """Ctrl-C and SIGTERM raise KeyboardInterrupt as usual, and are also remembered: where
+    the exception is raised inside a callback that Python ignores errors of (a garbage
+    collector's, a ``__del__``), ``check`` raises it again once the current trial is done,
+    so an interrupt is never lost."""
+
+    _SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self) -> None:
+        self.seen = False
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> _StickyInterrupt:
+        if threading.current_thread() is threading.main_thread():
+            for signum in self._SIGNALS:
+                self._previous[signum] = signal.signal(signum, self._interrupted)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+
+    def _interrupted(self, signum: int, frame: Any) -> None:
+        self.seen = True
+        raise KeyboardInterrupt
+
+    def check(self) -> None:
+        """Raise KeyboardInterrupt if an interrupt came that was swallowed on its way."""
+        if self.seen:
+            raise KeyboardInterrupt
 
 
 def _ignore_further_interrupts() -> None:

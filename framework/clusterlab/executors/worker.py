@@ -14,13 +14,13 @@ from clusterlab.data import BuiltDataset, build_dataset
 from clusterlab.device import device_name, resolve_device
 from clusterlab.executors.base import TrialJob, WorkerError, import_reference
 from clusterlab.grid import Trial
+from clusterlab.loading import parse_experiment
 from clusterlab.plugins import Plugins, build_plugins
 from clusterlab.results import TrialResult
 from clusterlab.schema import Experiment
 from clusterlab.tracking import Tracker
 from clusterlab.trial import TrialContext
 from clusterlab.trial import run_trial as run_trial_here
-from clusterlab.validation import parse_experiment
 from clusterlab.yamlfile import SourceMap
 
 # Trials arrive grouped by dataset, so a worker needs the current dataset and seldom one more.
