@@ -13,7 +13,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -34,6 +34,8 @@ from clusterlab.results import ExperimentResult, PluginFailure, TrialResult, Tri
 from clusterlab.results_table import directions_of, log_parent_summary, trials_frame
 from clusterlab.tracking import Tracker, absolute_store_uri, resolve_tracking_uri, tags
 from clusterlab.trial import TrialContext, param_union, run_trial
+
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 __all__ = ["ExperimentResult", "RunOptions", "TrialResult", "execute", "prepare", "run_experiment"]
 
@@ -158,20 +160,18 @@ class _Invocation:
         interrupted = stopped = False
         try:
             self._log_experiment_files(trials)
-            with progress, _StickyInterrupt() as interrupt:
+            with progress:
                 for _skipped in range(len(trials) - len(pending)):
                     progress.advance(TrialStatus.SKIPPED)
                 for result in self.executor.run(pending, execution):
                     results[result.trial.index] = result
                     self._report(self.hooks.trial_ended(result), result.run_id)
                     progress.advance(result.status)
-                    interrupt.check()
-                interrupt.check()
         except KeyboardInterrupt:
             interrupted = True
-            _ignore_further_interrupts()
-            self.executor.close()
-            tracker.end_invocation(parent_id, TrialStatus.KILLED)
+            with _interrupts_ignored():
+                self.executor.close()
+                tracker.end_invocation(parent_id, TrialStatus.KILLED)
             raise
         except BaseException:
             stopped = True
@@ -366,40 +366,17 @@ class _Invocation:
         log_parent_summary(self.tracker, self.parent_id, trials_frame(runs), directions, swept)
 
 
-class _StickyInterrupt:
-    """Ctrl-C and SIGTERM raise KeyboardInterrupt as usual, and are also remembered: where
-    the exception is raised inside a callback that Python ignores errors of (a garbage
-    collector's, a ``__del__``), ``check`` raises it again once the current trial is done,
-    so an interrupt is never lost."""
-
-    _SIGNALS = (signal.SIGINT, signal.SIGTERM)
-
-    def __init__(self) -> None:
-        self.seen = False
-        self._previous: dict[int, Any] = {}
-
-    def __enter__(self) -> _StickyInterrupt:
-        if threading.current_thread() is threading.main_thread():
-            for signum in self._SIGNALS:
-                self._previous[signum] = signal.signal(signum, self._interrupted)
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        for signum, handler in self._previous.items():
+@contextlib.contextmanager
+def _interrupts_ignored() -> Iterator[None]:
+    """While the runs are being closed, a second Ctrl-C must not leave them RUNNING; the
+    handlers are restored afterwards, so that a program that called the runner (and the
+    processes it starts later) still stops on Ctrl-C."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {signum: signal.signal(signum, signal.SIG_IGN) for signum in _STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
             signal.signal(signum, handler)
-
-    def _interrupted(self, signum: int, frame: Any) -> None:
-        self.seen = True
-        raise KeyboardInterrupt
-
-    def check(self) -> None:
-        """Raise KeyboardInterrupt if an interrupt came that was swallowed on its way."""
-        if self.seen:
-            raise KeyboardInterrupt
-
-
-def _ignore_further_interrupts() -> None:
-    """While the runs are being closed, a second Ctrl-C must not leave them RUNNING."""
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
