@@ -12,13 +12,8 @@ import pytest
 from matplotlib.collections import PolyCollection
 from matplotlib.figure import Figure
 
-from clusterlab.summary import (
-    BEST_COLUMNS,
-    best_trials,
-    best_trials_html,
-    summary_figures,
-    swept_columns,
-)
+from clusterlab.comparison import BEST_COLUMNS, best_trials, best_trials_html
+from clusterlab.summary import summary_figures, swept_columns
 
 DIRECTIONS = {"silhouette": True, "davies_bouldin": False}
 

@@ -7,10 +7,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from clusterlab.comparison import best_trials
 from clusterlab.errors import ExperimentError
 from clusterlab.loading import load_experiment
 from clusterlab.results_table import FACT_DIRECTIONS, trials_frame
-from clusterlab.summary import best_trials
 from clusterlab.tracking import ReadOnlyStore, resolve_tracking_uri
 
 SHOWN = [

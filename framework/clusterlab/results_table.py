@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from clusterlab.summary import best_trials, best_trials_html, summary_figures
+from clusterlab.comparison import best_trials, best_trials_html
+from clusterlab.summary import summary_figures
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -1,6 +1,6 @@
-"""Summaries across an experiment's grid: scores against swept parameters, and the best trials.
+"""Summary figures across an experiment's grid: each score against each swept parameter.
 
-Both work on a table with one row per finished trial: ``dataset``, ``algorithm``,
+They work on a table with one row per finished trial: ``dataset``, ``algorithm``,
 ``seed``, ``run_id``, one column per parameter (``dataset.<p>``, ``algorithm.<p>``) and
 one column per score, named after its metric. pandas and matplotlib are imported by the
 functions that use them.
@@ -8,16 +8,23 @@ functions that use them.
 
 from __future__ import annotations
 
-import html
 import re
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
+
+from clusterlab.table_values import (
+    as_text,
+    format_value,
+    is_missing,
+    param_columns,
+    score_columns,
+    short_name,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
     from matplotlib.figure import Figure
 
-PARAM_PREFIXES = ("dataset.", "algorithm.")
 # One colour per dataset line, the same in every figure (matplotlib's tab10).
 LINE_COLORS = (
     "#1f77b4",
@@ -32,31 +39,8 @@ LINE_COLORS = (
     "#17becf",
 )
 SUMMARY_FOLDER = "summary"
-BEST_COLUMNS = (
-    "dataset",
-    "algorithm",
-    "metric",
-    "greater_is_better",
-    "score",
-    "score_min",
-    "score_max",
-    "n_seeds",
-    "setting",
-    "seed",
-    "run_id",
-)
 
 Swept = Mapping[tuple[str, str], Sequence[str]]
-
-
-def param_columns(df: pd.DataFrame) -> list[str]:
-    """The parameter columns of a trials table (``dataset.*`` then ``algorithm.*``), in order."""
-    return [c for prefix in PARAM_PREFIXES for c in df.columns if str(c).startswith(prefix)]
-
-
-def score_columns(df: pd.DataFrame, directions: Mapping[str, bool]) -> list[str]:
-    """The metrics of ``directions`` that have a column in ``df``, in ``directions``' order."""
-    return [name for name in directions if name in df.columns]
 
 
 def swept_columns(df: pd.DataFrame, swept: Swept | None = None) -> dict[tuple[str, str], list[str]]:
@@ -71,7 +55,7 @@ def swept_columns(df: pd.DataFrame, swept: Swept | None = None) -> dict[tuple[st
     for (dataset, algorithm), rows in df.groupby(["dataset", "algorithm"], sort=False):
         declared = set((swept or {}).get((str(dataset), str(algorithm)), ()))
         result[(str(dataset), str(algorithm))] = [
-            p for p in params if p in declared or _as_text(rows[p]).nunique() > 1
+            p for p in params if p in declared or as_text(rows[p]).nunique() > 1
         ]
     return result
 
@@ -110,7 +94,7 @@ def summary_figures(
             if a == algorithm
         )
         for param in params:
-            others = [_short(p) for p in params if p != param]
+            others = [short_name(p) for p in params if p != param]
             axis = _Axis(rows[param])
             for score in scores:
                 stats = line_stats(
@@ -128,9 +112,7 @@ def summary_figures(
                 figure = _score_figure(
                     stats, axis, colours, str(algorithm), score, directions[score], param, others
                 )
-                path = (
-                    f"{SUMMARY_FOLDER}/{_safe(algorithm)}/{_safe(score)}_vs_{_safe(_short(param))}"
-                )
+                path = f"{SUMMARY_FOLDER}/{_safe(algorithm)}/{_safe(score)}_vs_{_safe(short_name(param))}"
                 figures.append((f"{path}.png", figure))
     return figures
 
@@ -147,109 +129,6 @@ def line_stats(frame: pd.DataFrame) -> pd.DataFrame:
     per_seed = frame.groupby(["line", "x", "seed"], sort=False)["score"].mean()
     stats = per_seed.groupby(level=["line", "x"], sort=False).agg(["mean", "min", "max", "count"])
     return stats.rename(columns={"count": "n_seeds"}).reset_index()
-
-
-def best_trials(df: pd.DataFrame, directions: Mapping[str, bool]) -> pd.DataFrame:
-    """The best parameter setting per dataset, algorithm and score.
-
-    Trials with identical parameters (different seeds) are averaged first, ignoring
-    missing scores; the setting with the best mean in the score's direction wins (the
-    first one in table order on a tie). Settings without any defined score are skipped,
-    and so is a group where no setting has one.
-
-    Returns:
-        One row per dataset, algorithm and score, with columns:
-
-        - ``dataset``, ``algorithm``: the group;
-        - ``metric``: the score's name; ``greater_is_better``: its direction;
-        - ``score``: the best setting's mean over seeds; ``score_min``, ``score_max``:
-          its range over seeds; ``n_seeds``: how many seeds defined it;
-        - ``setting``: the parameters that vary within the group, as ``name=value, ...``;
-        - ``seed``, ``run_id``: a representative run of that setting, the one whose
-          score is closest to the mean;
-        - then every parameter column of ``df``, holding the best setting's values.
-    """
-    import pandas as pd
-
-    params = param_columns(df)
-    columns = [*BEST_COLUMNS, *params]
-    scores = score_columns(df, directions)
-    df = df.reset_index(drop=True)
-    found: list[dict[str, Any]] = []
-    for (dataset, algorithm), group in df.groupby(["dataset", "algorithm"], sort=False):
-        varying = [p for p in params if _as_text(group[p]).nunique() > 1]
-        # Parameter values may be lists or mixed types; their text is a safe grouping key.
-        keys = (
-            group[params].map(_text).agg("\x1f".join, axis=1)
-            if params
-            else pd.Series("", index=group.index)
-        )
-        for metric in scores:
-            values = pd.to_numeric(group[metric], errors="coerce")
-            stats = values.groupby(keys, sort=False).agg(["mean", "min", "max", "count"])
-            stats = stats[stats["count"] > 0]
-            if stats.empty:
-                continue
-            greater = bool(directions[metric])
-            best = stats["mean"].idxmax() if greater else stats["mean"].idxmin()
-            mean = float(stats.at[best, "mean"])
-            members = values[(keys == best) & values.notna()]
-            representative = group.loc[(members - mean).abs().idxmin()]
-            found.append(
-                {
-                    "dataset": dataset,
-                    "algorithm": algorithm,
-                    "metric": metric,
-                    "greater_is_better": greater,
-                    "score": mean,
-                    "score_min": float(stats.at[best, "min"]),
-                    "score_max": float(stats.at[best, "max"]),
-                    "n_seeds": int(stats.at[best, "count"]),
-                    "setting": ", ".join(f"{p}={_format(representative[p])}" for p in varying),
-                    "seed": representative["seed"],
-                    "run_id": representative["run_id"],
-                    **{p: representative[p] for p in params},
-                }
-            )
-    return pd.DataFrame(found, columns=columns)
-
-
-def best_trials_html(table: pd.DataFrame, title: str = "Best trials") -> str:
-    """A self-contained HTML page showing a :func:`best_trials` table.
-
-    The parameter columns are left out (``setting`` names what varies) and the
-    direction reads as ``higher`` or ``lower`` is better.
-    """
-    shown = table[[c for c in table.columns if not str(c).startswith(PARAM_PREFIXES)]].copy()
-    if "greater_is_better" in shown.columns:
-        shown["greater_is_better"] = shown["greater_is_better"].map(
-            lambda greater: "higher" if greater else "lower"
-        )
-        shown = shown.rename(columns={"greater_is_better": "better"})
-    body = shown.to_html(
-        index=False, border=0, na_rep="", float_format=lambda v: f"{v:.4g}", escape=True
-    )
-    heading = html.escape(title)
-    return f"""<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<title>{heading}</title>
-<style>
-body {{ font-family: system-ui, sans-serif; margin: 1.5rem; color: #222; }}
-table {{ border-collapse: collapse; font-size: 0.9rem; }}
-th, td {{ padding: 0.3rem 0.7rem; border-bottom: 1px solid #ddd; text-align: left; }}
-th {{ background: #f3f3f3; }}
-</style>
-</head>
-<body>
-<h1>{heading}</h1>
-<p>For each dataset, algorithm and score: the parameter setting with the best mean over
-seeds, its range over seeds, and the run closest to that mean.</p>
-{body}
-</body>
-</html>
-"""
 
 
 class _Axis:
@@ -274,7 +153,7 @@ class _Axis:
             self.positions = pd.Series(numbers, index=values.index, dtype=float)
             self.categories: list[str] = []
         else:
-            text = values.map(lambda v: None if _missing(v) else _format(v))
+            text = values.map(lambda v: None if is_missing(v) else format_value(v))
             self.categories = list(dict.fromkeys(text.dropna()))
             self.positions = text.map(self.categories.index, na_action="ignore")
 
@@ -301,7 +180,7 @@ def _score_figure(
         axes.fill_between(
             points["x"], points["min"], points["max"], color=colour, alpha=0.2, linewidth=0
         )
-    name = _short(param)
+    name = short_name(param)
     if axis.numeric:
         xs = stats["x"].astype(float)
         if (xs > 0).all() and xs.max() >= 100 * xs.min():
@@ -335,7 +214,7 @@ def _dataset_lines(df: pd.DataFrame, pairs: Mapping[tuple[str, str], Sequence[st
         mask = df["dataset"] == dataset
         names[mask] = df.loc[mask, swept].apply(
             lambda row, name=dataset, cols=swept: (
-                f"{name} ({', '.join(f'{_short(c)}={_format(row[c])}' for c in cols)})"
+                f"{name} ({', '.join(f'{short_name(c)}={format_value(row[c])}' for c in cols)})"
             ),
             axis=1,
         )
@@ -346,37 +225,6 @@ def _ordered_union(groups: Any) -> list[str]:
     return list(dict.fromkeys(item for group in groups for item in group))
 
 
-def _short(column: str) -> str:
-    for prefix in PARAM_PREFIXES:
-        if column.startswith(prefix):
-            return column[len(prefix) :]
-    return column
-
-
 def _safe(name: Any) -> str:
     # Artifact paths: one folder level per part, nothing a file system could misread.
     return re.sub(r"[^A-Za-z0-9._-]+", "_", str(name)).strip("._") or "_"
-
-
-def _as_text(values: pd.Series) -> pd.Series:
-    return values.map(_text)
-
-
-def _text(value: Any) -> str:
-    # A missing value is a value of its own when telling settings apart.
-    return "\x00" if _missing(value) else _format(value)
-
-
-def _missing(value: Any) -> bool:
-    import pandas as pd
-
-    return value is None or (pd.api.types.is_scalar(value) and bool(pd.isna(value)))
-
-
-def _format(value: Any) -> str:
-    # Integer parameters turn into floats in a table with gaps (4 -> 4.0): show them as 4.
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    if hasattr(value, "item") and not isinstance(value, str):
-        return _format(value.item())
-    return str(value)
