@@ -90,6 +90,12 @@ def canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), default=repr)
 
 
+def grid_hash(trials: list[Trial]) -> str:
+    """A stable digest of a grid: of its trials' hashes, whatever their order."""
+    joined = ",".join(sorted({trial.hash for trial in trials}))
+    return hashlib.sha256(joined.encode()).hexdigest()[:16]
+
+
 def grid_points(component: Component) -> list[dict[str, Any]]:
     """Every setting of a component's grid (the product of its axes), in file order."""
     axes: list[list[dict[str, Any]]] = []

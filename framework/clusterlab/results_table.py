@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -65,7 +66,9 @@ def log_parent_summary(
     directions: Mapping[str, bool],
     swept: Mapping[tuple[str, str], list[str]],
 ) -> None:
-    """Summary figures and the best-trial table (CSV and HTML) as the parent's artifacts."""
+    """The parent's summary: figures, the best-trial table (as CSV, HTML and an MLflow
+    table the UI shows), and the best score per score, dataset and algorithm as metrics
+    named by :func:`best_metric_name`."""
     from matplotlib import pyplot
 
     if frame.empty:
@@ -78,3 +81,35 @@ def log_parent_summary(
     table = best_trials(frame, directions)
     tracker.log_text(parent_id, table.to_csv(index=False), "summary/best_trials.csv")
     tracker.log_text(parent_id, best_trials_html(table), "summary/best_trials.html")
+    tracker.log_table(parent_id, _json_ready(table), "summary/best_trials.json")
+    scores = table[~table["metric"].isin(FACT_DIRECTIONS)]
+    tracker.log(
+        parent_id,
+        metrics={
+            best_metric_name(row.metric, row.dataset, row.algorithm): row.score
+            for row in scores.itertuples(index=False)
+        },
+    )
+
+
+def best_metric_name(score: str, dataset: str, algorithm: str) -> str:
+    """The parent run's metric for the best mean ``score`` of ``algorithm`` on ``dataset``:
+    ``best/<score>/<dataset>/<algorithm>``, with characters MLflow refuses in a metric
+    name replaced by ``_``."""
+    parts = (score, dataset, algorithm)
+    return "best/" + "/".join(re.sub(r"[^\w.\- :]+", "_", str(part)) for part in parts)
+
+
+def _json_ready(table: pd.DataFrame) -> pd.DataFrame:
+    """The table with every cell JSON can hold: parameter values that are lists or other
+    objects as their text."""
+    table = table.copy()
+    for column in table.select_dtypes(include=["object", "string"]).columns:
+        table[column] = table[column].map(_json_cell)
+    return table
+
+
+def _json_cell(value: Any) -> Any:
+    if value is None or isinstance(value, int | float | str | bool):
+        return value
+    return str(value)

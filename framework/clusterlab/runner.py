@@ -25,7 +25,7 @@ from clusterlab.device import device_name
 from clusterlab.errors import TrackingError
 from clusterlab.executors.base import ExecutionContext, TrialExecutor, TrialJob, plugin_references
 from clusterlab.executors.select import create_executor
-from clusterlab.grid import DatasetKey, Trial, expand_trials
+from clusterlab.grid import DatasetKey, Trial, expand_trials, grid_hash
 from clusterlab.lifecycle import LifecycleHooks
 from clusterlab.loading import LoadedExperiment, load_experiment
 from clusterlab.plugins import Plugins, autoload_disabled, blocked_from_env, build_plugins
@@ -152,6 +152,21 @@ class _Invocation:
             tracker.retry_when_locked()
         results, pending = self._skip_finished(trials)
         self.hooks.before_experiment(self.experiment, trials)
+        summarised = None if pending or self.options.force else self._summary_parent(trials)
+        if summarised is not None:
+            # Nothing left to run and a parent already summarises the whole grid: a new
+            # parent would hold nothing new.
+            ordered = [results[index] for index in sorted(results)]
+            self._report(self.hooks.after_experiment(self.experiment, ordered))
+            return ExperimentResult(
+                self.experiment.name,
+                uri,
+                tracker.experiment_id,
+                summarised,
+                ordered,
+                False,
+                list(self.hooks.failures),
+            )
         parent_id = self.parent_id = self._start_parent(trials)
         progress = TrialProgress(
             len(trials), enabled=self.options.progress, console=self.options.console
@@ -224,12 +239,19 @@ class _Invocation:
                 pending.append(trial)
         return results, pending
 
+    def _summary_parent(self, trials: list[Trial]) -> str | None:
+        """The id of the latest FINISHED parent whose summary covers every trial of this
+        grid, or ``None``."""
+        parent = self.tracker.grid_summary_parent(grid_hash(trials), len(trials))
+        return None if parent is None else parent.info.run_id
+
     def _start_parent(self, trials: list[Trial]) -> str:
         experiment = self.experiment
         return self.tracker.start_run(
             f"{experiment.name} · {time.strftime('%Y-%m-%d %H:%M:%S')}",
             {
                 tags.KIND: tags.KIND_EXPERIMENT,
+                tags.GRID_HASH: grid_hash(trials),
                 tags.VERSION: clusterlab.__version__,
                 tags.NOTE: experiment.description
                 or f"clusterlab experiment '{experiment.name}': {len(trials)} trials",
@@ -333,7 +355,11 @@ class _Invocation:
                 f"(tracking.artifact_location) and its permissions"
             ) from None
         directions = json.dumps(directions_of(self.experiment, self.registry))
-        tracker.log(run_id, tags={tags.N_TRIALS: str(len(trials)), tags.DIRECTIONS: directions})
+        tracker.log(
+            run_id,
+            params=grid_shape(trials),
+            tags={tags.N_TRIALS: str(len(trials)), tags.DIRECTIONS: directions},
+        )
 
     def _close_parent(self, trials: list[Trial], ordered: list[TrialResult], stopped: bool) -> None:
         """The summary over every finished trial of the grid, then the parent's status:
@@ -364,6 +390,23 @@ class _Invocation:
             names.extend(name for name in trial.swept if name not in names)
         directions = directions_of(self.experiment, self.registry)
         log_parent_summary(self.tracker, self.parent_id, trials_frame(runs), directions, swept)
+        # Marks the summary complete: a rerun with nothing to add finds it by this count.
+        self.tracker.log(self.parent_id, tags={tags.SUMMARY_TRIALS: str(len(runs))})
+
+
+def grid_shape(trials: list[Trial]) -> dict[str, str]:
+    """The parent run's params: the grid's datasets, algorithms and seeds in file order,
+    and its number of trials."""
+
+    def listed(values: Iterable[Any]) -> str:
+        return ", ".join(str(value) for value in dict.fromkeys(values))
+
+    return {
+        "datasets": listed(t.dataset_label or t.dataset for t in trials),
+        "algorithms": listed(t.algorithm_label or t.algorithm for t in trials),
+        "seeds": listed(t.seed for t in trials),
+        "n_trials": str(len(trials)),
+    }
 
 
 @contextlib.contextmanager

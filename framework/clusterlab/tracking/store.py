@@ -153,6 +153,18 @@ class _StoreQueries:
         )
         return runs[0] if runs else None
 
+    def grid_summary_parent(self, grid_hash: str, n_trials: int) -> Any | None:
+        """The latest FINISHED parent of the grid ``grid_hash`` whose summary covers
+        ``n_trials`` finished trials, or ``None``."""
+        query = (
+            f"tags.`{tags_.KIND}` = '{tags_.KIND_EXPERIMENT}' and "
+            f"tags.`{tags_.GRID_HASH}` = '{grid_hash}' and "
+            f"tags.`{tags_.SUMMARY_TRIALS}` = '{n_trials}' and attributes.status = 'FINISHED'"
+        )
+        for run in self._search(query, order_by=["attributes.start_time DESC"]):
+            return run
+        return None
+
     def directions(self) -> dict[str, bool]:
         """Metric key → whether greater is better, as the latest invocation recorded it."""
         parent = self.latest_parent()
@@ -296,6 +308,11 @@ class Tracker(_StoreQueries):
     def log_file(self, run_id: str, local_path: str | Path, folder: str | None = None) -> None:
         """Copy a local file into the run's artifacts."""
         self.client.log_artifact(run_id, str(local_path), folder)
+
+    def log_table(self, run_id: str, frame: Any, path: str) -> None:
+        """A pandas frame as an MLflow table artifact (``path`` ends in ``.json``), which
+        the UI shows as a table."""
+        self.client.log_table(run_id, data=frame, artifact_file=path)
 
     def log_array(self, run_id: str, array: Any, name: str) -> None:
         """Save a numpy array as ``name`` (``.npy``) in the run's artifacts."""

@@ -19,6 +19,10 @@ VERSION = "clusterlab.version"
 N_TRIALS = "clusterlab.n_trials"
 #: JSON: metric key → whether greater is better, for reading scores back.
 DIRECTIONS = "clusterlab.directions"
+#: A digest of the grid's trial hashes: the parents of one grid share it.
+GRID_HASH = "clusterlab.grid_hash"
+#: How many finished trials the parent's summary covers (set once it is logged).
+SUMMARY_TRIALS = "clusterlab.summary_trials"
 
 # On a trial run.
 TRIAL_HASH = "clusterlab.trial_hash"
