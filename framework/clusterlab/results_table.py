@@ -7,7 +7,9 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from clusterlab.comparison import best_trials, best_trials_html
+from clusterlab.schema import Plots
 from clusterlab.summary import summary_figures
+from clusterlab.tracking.figures import log_figure
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -65,19 +67,16 @@ def log_parent_summary(
     frame: pd.DataFrame,
     directions: Mapping[str, bool],
     swept: Mapping[tuple[str, str], list[str]],
+    plots: Plots | None = None,
 ) -> None:
-    """The parent's summary: figures, the best-trial table (as CSV, HTML and an MLflow
-    table the UI shows), and the best score per score, dataset and algorithm as metrics
-    named by :func:`best_metric_name`."""
-    from matplotlib import pyplot
-
+    """The parent's summary: figures (in ``plots``' format and dpi), the best-trial table
+    (as CSV, HTML and an MLflow table the UI shows), and the best score per score, dataset
+    and algorithm as metrics named by :func:`best_metric_name`."""
     if frame.empty:
         return
-    for path, figure in summary_figures(frame, directions, swept):
-        try:
-            tracker.log_figure(parent_id, figure, path)
-        finally:
-            pyplot.close(figure)
+    plots = plots if plots is not None else Plots()
+    for path, figure in summary_figures(frame, directions, swept, image_format=plots.format):
+        log_figure(tracker, parent_id, figure, path, plots.dpi)
     table = best_trials(frame, directions)
     tracker.log_text(parent_id, table.to_csv(index=False), "summary/best_trials.csv")
     tracker.log_text(parent_id, best_trials_html(table), "summary/best_trials.html")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -16,6 +17,11 @@ from pydantic import (
 from clusterlab.device import DEVICE_PATTERN
 
 AXIS_FORMS = ("range", "linspace", "values")
+#: The formats figures can be saved as (``plots: {format: ...}``); the artifact's
+#: extension is the format.
+IMAGE_FORMATS = ("png", "svg", "pdf")
+DEFAULT_IMAGE_FORMAT = "png"
+DEFAULT_DPI = 100
 
 
 class _Strict(BaseModel):
@@ -162,6 +168,47 @@ def _slug(value: Any) -> str:
     return "".join(c if c.isalnum() or c in "-." else "-" for c in text)
 
 
+class Plots(_Strict):
+    """``plots``: the per-trial plots by name, and how every figure is saved.
+
+    Written as a list of names (``plots: [scatter]``), or as a mapping that also sets
+    the image format and resolution of all figures, the trials' plots and the parent
+    run's summary figures alike: ``plots: {names: [scatter], format: svg, dpi: 150}``.
+    Iterating over it gives the names, as over the list it used to be.
+    """
+
+    names: list[str] = Field(default_factory=list)
+    format: str = DEFAULT_IMAGE_FORMAT
+    # Strict, so that ``dpi: true`` is an error rather than a resolution of 1.
+    dpi: int = Field(default=DEFAULT_DPI, ge=10, le=1200, strict=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _list_form(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            return {"names": value}
+        return value
+
+    @field_validator("format", mode="before")
+    @classmethod
+    def _format(cls, value: Any) -> str:
+        text = value.strip().lower() if isinstance(value, str) else value
+        if text not in IMAGE_FORMATS:
+            raise ValueError(
+                f"unknown image format {value!r}: use {', '.join(IMAGE_FORMATS)} "
+                f"(the default is {DEFAULT_IMAGE_FORMAT})"
+            )
+        return str(text)
+
+    def __iter__(self) -> Iterator[str]:  # type: ignore[override]
+        """The plot names, in the file's order."""
+        return iter(self.names)
+
+    def __len__(self) -> int:
+        """The number of plots named."""
+        return len(self.names)
+
+
 class Tracking(_Strict):
     """Where results go: an MLflow tracking URI (default: MLflow's ``sqlite:///mlflow.db``)."""
 
@@ -192,7 +239,7 @@ class Experiment(_Strict):
     datasets: list[DatasetEntry] = Field(min_length=1)
     algorithms: list[Component] = Field(min_length=1)
     metrics: list[MetricEntry] = Field(default_factory=list)
-    plots: list[str] = Field(default_factory=list)
+    plots: Plots = Field(default_factory=Plots)
     tracking: Tracking = Field(default_factory=Tracking)
     executor: Executor = Field(default_factory=Executor)
 

@@ -61,7 +61,10 @@ def swept_columns(df: pd.DataFrame, swept: Swept | None = None) -> dict[tuple[st
 
 
 def summary_figures(
-    df: pd.DataFrame, directions: Mapping[str, bool], swept: Swept | None = None
+    df: pd.DataFrame,
+    directions: Mapping[str, bool],
+    swept: Swept | None = None,
+    image_format: str = "png",
 ) -> list[tuple[str, Figure]]:
     """One figure per algorithm, swept algorithm parameter and score: the score against it.
 
@@ -112,8 +115,8 @@ def summary_figures(
                 figure = _score_figure(
                     stats, axis, colours, str(algorithm), score, directions[score], param, others
                 )
-                path = f"{SUMMARY_FOLDER}/{_safe(algorithm)}/{_safe(score)}_vs_{_safe(short_name(param))}"
-                figures.append((f"{path}.png", figure))
+                name = f"{_safe(score)}_vs_{_safe(short_name(param))}.{image_format}"
+                figures.append((f"{SUMMARY_FOLDER}/{_safe(algorithm)}/{name}", figure))
     return figures
 
 

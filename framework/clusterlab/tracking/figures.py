@@ -1,8 +1,11 @@
-"""Figures as artifacts: a matplotlib figure's layout fixed once before it is saved."""
+"""Figures as artifacts: saved at the experiment's resolution, their layout fixed once."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from clusterlab.tracking.store import Tracker
 
 
 def lay_out_once(figure: Any) -> None:
@@ -18,3 +21,20 @@ def lay_out_once(figure: Any) -> None:
         return
     engine.execute(figure)
     figure.set_layout_engine("none")
+
+
+def log_figure(tracker: Tracker, run_id: str, figure: Any, path: str, dpi: float) -> None:
+    """Save ``figure`` at ``dpi`` as the run's artifact ``path`` and close it.
+
+    The image format follows ``path``'s extension (``.png``, ``.svg``, ``.pdf``). The
+    figure is closed even when saving fails, so that a grid of trials leaks no figures.
+    """
+    from matplotlib import pyplot
+
+    try:
+        # savefig uses the figure's own dpi (matplotlib's savefig.dpi is "figure"), and
+        # the layout engines measure in pixels at that dpi: set it before either runs.
+        figure.set_dpi(dpi)
+        tracker.log_figure(run_id, figure, path)
+    finally:
+        pyplot.close(figure)
