@@ -26,6 +26,7 @@ from clusterlab.plotting import TrialView
 from clusterlab.registry import PluginEntry, Registry
 from clusterlab.results import TrialResult, TrialStatus
 from clusterlab.tracking import Tracker, tags
+from clusterlab.tracking.figures import log_figure
 
 if TYPE_CHECKING:
     import torch
@@ -253,12 +254,11 @@ def _plot(
     estimator: Any,
     scores: dict[str, float],
 ) -> None:
-    if not context.experiment.plots:
+    if not context.experiment.plots.names:
         return
     import matplotlib
 
     matplotlib.use("Agg", force=False)
-    from matplotlib import pyplot
 
     view = TrialView(
         X=data.X.detach().cpu().numpy(),
@@ -273,11 +273,9 @@ def _plot(
         seed=trial.seed,
         scores=scores,
     )
-    for name in context.experiment.plots:
+    plots = context.experiment.plots
+    for name in plots.names:
         figure = context.registry.get("plot", name).obj(view)
         if figure is None:
             continue
-        try:
-            context.tracker.log_figure(run_id, figure, f"plots/{name}.png")
-        finally:
-            pyplot.close(figure)
+        log_figure(context.tracker, run_id, figure, f"plots/{name}.{plots.format}", plots.dpi)
