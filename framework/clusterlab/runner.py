@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import json
-import signal
 import sys
-import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -32,10 +30,10 @@ from clusterlab.plugins import Plugins, autoload_disabled, blocked_from_env, bui
 from clusterlab.progress import TrialProgress
 from clusterlab.results import ExperimentResult, PluginFailure, TrialResult, TrialStatus
 from clusterlab.results_table import directions_of, log_parent_summary, trials_frame
+from clusterlab.stopping import StopSignals
 from clusterlab.tracking import Tracker, absolute_store_uri, resolve_tracking_uri, tags
+from clusterlab.tracking.owner import owner_gone, owner_tags
 from clusterlab.trial import TrialContext, param_union, run_trial
-
-_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 __all__ = ["ExperimentResult", "RunOptions", "TrialResult", "execute", "prepare", "run_experiment"]
 
@@ -150,6 +148,7 @@ class _Invocation:
         )
         if not self.executor.in_process:
             tracker.retry_when_locked()
+        self._end_abandoned()
         results, pending = self._skip_finished(trials)
         self.hooks.before_experiment(self.experiment, trials)
         summarised = None if pending or self.options.force else self._summary_parent(trials)
@@ -158,52 +157,76 @@ class _Invocation:
             # parent would hold nothing new.
             ordered = [results[index] for index in sorted(results)]
             self._report(self.hooks.after_experiment(self.experiment, ordered))
-            return ExperimentResult(
-                self.experiment.name,
-                uri,
-                tracker.experiment_id,
-                summarised,
-                ordered,
-                False,
-                list(self.hooks.failures),
-            )
-        parent_id = self.parent_id = self._start_parent(trials)
+            return self._result(summarised, ordered, interrupted=False)
+        with StopSignals() as stops:
+            return self._run_under_parent(trials, datasets, results, pending, stops)
+
+    def _run_under_parent(
+        self,
+        trials: list[Trial],
+        datasets: dict[DatasetKey, BuiltDataset],
+        results: dict[int, TrialResult],
+        pending: list[Trial],
+        stops: StopSignals,
+    ) -> ExperimentResult:
+        """Open the parent, run the pending trials and close the parent, so that no signal
+        and no failure of the store leaves it RUNNING."""
+        tracker = self.tracker
+        with stops.deferred():
+            parent_id = self.parent_id = self._start_parent(trials)
         progress = TrialProgress(
             len(trials), enabled=self.options.progress, console=self.options.console
         )
         execution = self._execution_context(trials, datasets, progress)
         interrupted = stopped = False
         try:
+            stops.stop_if_requested()
             self._log_experiment_files(trials)
             with progress:
                 for _skipped in range(len(trials) - len(pending)):
                     progress.advance(TrialStatus.SKIPPED)
                 for result in self.executor.run(pending, execution):
                     results[result.trial.index] = result
-                    self._report(self.hooks.trial_ended(result), result.run_id)
-                    progress.advance(result.status)
+                    with stops.deferred():
+                        self._report(self.hooks.trial_ended(result), result.run_id)
+                        progress.advance(result.status)
+                    # A signal that Python dropped (raised in a garbage collector's
+                    # callback, say) still stops the grid here.
+                    stops.stop_if_requested()
         except KeyboardInterrupt:
             interrupted = True
-            with _interrupts_ignored():
+            with stops.deferred():
                 self.executor.close()
-                tracker.end_invocation(parent_id, TrialStatus.KILLED)
+                # The store may be what failed; the interrupt is still what to report.
+                with contextlib.suppress(Exception):
+                    tracker.end_invocation(parent_id, TrialStatus.KILLED)
             raise
         except BaseException:
             stopped = True
-            self.executor.close()
-            # A store that refuses everything must not hide the error that stopped the grid.
-            with contextlib.suppress(Exception):
-                tracker.end_running_children(parent_id, TrialStatus.FAILED)
+            with stops.deferred():
+                self.executor.close()
+                # A store that refuses everything must not hide the error that stopped
+                # the grid.
+                with contextlib.suppress(Exception):
+                    tracker.end_running_children(parent_id, TrialStatus.FAILED)
             raise
         finally:
             ordered = [results[index] for index in sorted(results)]
-            if not interrupted:
-                self._close_parent(trials, ordered, stopped)
-            self._report(self.hooks.after_experiment(self.experiment, ordered))
+            with stops.deferred():
+                if not interrupted:
+                    self._close_parent(trials, ordered, stopped, stops)
+                self._report(self.hooks.after_experiment(self.experiment, ordered))
+        # A signal while the parent was being closed: it ended KILLED; stop here too.
+        stops.stop_if_requested()
+        return self._result(parent_id, ordered, interrupted)
+
+    def _result(
+        self, parent_id: str, ordered: list[TrialResult], interrupted: bool
+    ) -> ExperimentResult:
         return ExperimentResult(
             self.experiment.name,
-            uri,
-            tracker.experiment_id,
+            self.tracker.uri,
+            self.tracker.experiment_id,
             parent_id,
             ordered,
             interrupted,
@@ -239,6 +262,24 @@ class _Invocation:
                 pending.append(trial)
         return results, pending
 
+    def _end_abandoned(self) -> None:
+        """End KILLED the runs that an invocation whose process is gone left RUNNING (it
+        was killed outright, say), and say so."""
+        tracker = self.tracker
+        for parent in tracker.running_parents():
+            why = owner_gone(parent.data.tags)
+            if why is None:
+                continue
+            parent_id = parent.info.run_id
+            ended = tracker.end_running_children(parent_id, TrialStatus.KILLED)
+            tracker.log(parent_id, tags={tags.ABANDONED: why})
+            tracker.end_run(parent_id, TrialStatus.KILLED)
+            print(
+                f"ended parent run {parent_id} ('{parent.info.run_name}') and {ended} trial "
+                f"run{'s' if ended != 1 else ''} left RUNNING: {why}",
+                file=sys.stderr,
+            )
+
     def _summary_parent(self, trials: list[Trial]) -> str | None:
         """The id of the latest FINISHED parent whose summary covers every trial of this
         grid, or ``None``."""
@@ -252,6 +293,7 @@ class _Invocation:
             {
                 tags.KIND: tags.KIND_EXPERIMENT,
                 tags.GRID_HASH: grid_hash(trials),
+                **owner_tags(),
                 tags.VERSION: clusterlab.__version__,
                 tags.NOTE: experiment.description
                 or f"clusterlab experiment '{experiment.name}': {len(trials)} trials",
@@ -361,19 +403,33 @@ class _Invocation:
             tags={tags.N_TRIALS: str(len(trials)), tags.DIRECTIONS: directions},
         )
 
-    def _close_parent(self, trials: list[Trial], ordered: list[TrialResult], stopped: bool) -> None:
+    def _close_parent(
+        self, trials: list[Trial], ordered: list[TrialResult], stopped: bool, stops: StopSignals
+    ) -> None:
         """The summary over every finished trial of the grid, then the parent's status:
-        FAILED where a trial failed or an error stopped the grid."""
-        if stopped:
-            # The error that stopped the grid is the one to report, not the store's.
+        KILLED where a stop signal arrived meanwhile, FAILED where a trial failed, an
+        error stopped the grid or the summary could not be written."""
+        try:
+            self._log_summary(trials)
+        except Exception as exc:
             with contextlib.suppress(Exception):
-                self._log_summary(trials)
-            with contextlib.suppress(Exception):
+                self.tracker.end_running_children(self.parent_id, TrialStatus.FAILED)
                 self.tracker.end_run(self.parent_id, TrialStatus.FAILED)
-            return
-        self._log_summary(trials)
-        failed = any(r.status == TrialStatus.FAILED for r in ordered)
+            if stopped:
+                return  # the error that stopped the grid is the one to report
+            raise TrackingError(
+                f"the trials are logged, but the parent run's summary could not be written "
+                f"({type(exc).__name__}: {exc}); the parent run {self.parent_id} is marked "
+                f"FAILED, and running the same command again writes the summary"
+            ) from None
+        failed = stopped or any(r.status == TrialStatus.FAILED for r in ordered)
         status = TrialStatus.FAILED if failed else TrialStatus.FINISHED
+        if stops.requested:
+            status = TrialStatus.KILLED
+        if stopped:
+            with contextlib.suppress(Exception):
+                self.tracker.end_run(self.parent_id, status)
+            return
         self.tracker.end_run(self.parent_id, status)
 
     def _log_summary(self, trials: list[Trial]) -> None:
@@ -407,19 +463,3 @@ def grid_shape(trials: list[Trial]) -> dict[str, str]:
         "seeds": listed(t.seed for t in trials),
         "n_trials": str(len(trials)),
     }
-
-
-@contextlib.contextmanager
-def _interrupts_ignored() -> Iterator[None]:
-    """While the runs are being closed, a second Ctrl-C must not leave them RUNNING; the
-    handlers are restored afterwards, so that a program that called the runner (and the
-    processes it starts later) still stops on Ctrl-C."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = {signum: signal.signal(signum, signal.SIG_IGN) for signum in _STOP_SIGNALS}
-    try:
-        yield
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)

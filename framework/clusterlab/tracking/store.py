@@ -139,6 +139,11 @@ class _StoreQueries:
             query += f" and tags.`{tags_.TRIAL_HASH}` = '{trial_hash}'"
         return list(self._search(query))
 
+    def running_parents(self) -> list[Any]:
+        """The experiment's parent runs still RUNNING, however many."""
+        query = f"tags.`{tags_.KIND}` = '{tags_.KIND_EXPERIMENT}' and attributes.status = 'RUNNING'"
+        return list(self._search(query))
+
     def run_status(self, run_id: str) -> str:
         """A run's status as the store has it now (RUNNING, FINISHED, FAILED, KILLED)."""
         return self.client.get_run(run_id).info.status

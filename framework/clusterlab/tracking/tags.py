@@ -23,6 +23,12 @@ DIRECTIONS = "clusterlab.directions"
 GRID_HASH = "clusterlab.grid_hash"
 #: How many finished trials the parent's summary covers (set once it is logged).
 SUMMARY_TRIALS = "clusterlab.summary_trials"
+#: The process that runs the invocation: host, process id and its start time.
+OWNER_HOST = "clusterlab.owner_host"
+OWNER_PID = "clusterlab.owner_pid"
+OWNER_STARTED = "clusterlab.owner_started"
+#: Why a later invocation ended a run whose process was gone.
+ABANDONED = "clusterlab.abandoned"
 
 # On a trial run.
 TRIAL_HASH = "clusterlab.trial_hash"
