@@ -177,7 +177,7 @@ class _Invocation:
         progress = TrialProgress(
             len(trials), enabled=self.options.progress, console=self.options.console
         )
-        execution = self._execution_context(trials, datasets, progress)
+        execution = self._execution_context(trials, datasets, progress, stops)
         interrupted = stopped = False
         try:
             stops.stop_if_requested()
@@ -305,6 +305,7 @@ class _Invocation:
         trials: list[Trial],
         datasets: dict[DatasetKey, BuiltDataset],
         progress: TrialProgress,
+        stops: StopSignals,
     ) -> ExecutionContext:
         in_process = self.executor.in_process
         union = param_union(trials)
@@ -317,6 +318,7 @@ class _Invocation:
             datasets=datasets,
             parent_run_id=self.parent_id,
             param_union=union,
+            stop_requested=lambda: stops.requested,
         )
 
         def started(trial: Trial) -> None:

@@ -52,6 +52,9 @@ class TrialContext:
         param_union: every param name of the grid, so that each run logs the same columns.
         on_run_started: told the trial and its run id before fitting, so that the process
             that handed the trial out can close that run should this one die.
+        stop_requested: whether the user asked the invocation to stop (Ctrl-C, SIGTERM);
+            a ``KeyboardInterrupt`` raised by a plugin without that is the trial's
+            failure. Where nothing tracks the signals, every one is the user's.
     """
 
     tracker: Tracker
@@ -63,6 +66,7 @@ class TrialContext:
     parent_run_id: str
     param_union: tuple[str, ...]
     on_run_started: Callable[[Trial, str], None] | None = None
+    stop_requested: Callable[[], bool] = lambda: True
 
 
 def param_union(trials: Iterable[Trial]) -> tuple[str, ...]:
@@ -149,16 +153,30 @@ def run_trial(trial: Trial, context: TrialContext) -> TrialResult:
         result.scores, result.undefined = scores, undefined
         tracker.end_run(run_id, TrialStatus.FINISHED)
         result.status = TrialStatus.FINISHED
-    except KeyboardInterrupt:
-        result.status = TrialStatus.KILLED
-        raise
-    except Exception as exc:
-        text = traceback.format_exc()
-        result.status, result.error = TrialStatus.FAILED, f"{type(exc).__name__}: {exc}"
-        result.exception = exc
-        _free_device_memory(context.device)
-        _record_failure(tracker, run_id, result.error, text, params)
+    except KeyboardInterrupt as exc:
+        if context.stop_requested():
+            result.status = TrialStatus.KILLED
+            raise
+        _fail(result, exc, context, run_id, params)
+    except (Exception, SystemExit) as exc:
+        # A plugin that calls sys.exit() fails its trial; it does not end the grid.
+        _fail(result, exc, context, run_id, params)
     return result
+
+
+def _fail(
+    result: TrialResult,
+    exc: BaseException,
+    context: TrialContext,
+    run_id: str,
+    params: dict[str, Any],
+) -> None:
+    """Record ``exc`` as the trial's failure, on the result and in its run."""
+    text = traceback.format_exc()
+    result.status, result.error = TrialStatus.FAILED, f"{type(exc).__name__}: {exc}"
+    result.exception = exc
+    _free_device_memory(context.device)
+    _record_failure(context.tracker, run_id, result.error, text, params)
 
 
 def _record_failure(
