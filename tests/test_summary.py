@@ -1,19 +1,26 @@
-"""Tests of the grid summaries: score-against-parameter figures and the best-trial table."""
+"""Tests of the grid summaries: score-against-parameter figures and the best-trial table,
+checked against the figures' artists and means and spreads computed with numpy."""
 
 from __future__ import annotations
 
 import itertools
 import re
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
-from matplotlib.collections import PolyCollection
+from matplotlib.axes import Axes
+from matplotlib.collections import PathCollection, PolyCollection
+from matplotlib.colors import to_rgb
+from matplotlib.container import ErrorbarContainer
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.markers import MarkerStyle
 
 from clusterlab.comparison import BEST_COLUMNS, best_trials, best_trials_html
-from clusterlab.summary import summary_figures, swept_columns
+from clusterlab.summary import BEST_LABEL, BEST_MARKER, summary_figures, swept_columns
 
 DIRECTIONS = {"silhouette": True, "davies_bouldin": False}
 
@@ -53,18 +60,67 @@ def figures_by_name(df: pd.DataFrame, **kwargs: Any) -> dict[str, Figure]:
     return dict(summary_figures(df, DIRECTIONS, **kwargs))
 
 
-def lines_by_label(figure: Figure) -> dict[str, Any]:
-    return {line.get_label(): line for line in figure.axes[0].lines}
+def linkage_table() -> pd.DataFrame:
+    """Agglomerative trials: numeric n_clusters x categorical linkage, three seeds, on
+    three datasets, one of which never has a silhouette; two points miss a seed."""
+    rng = np.random.default_rng(1)
+    rows = [
+        {
+            "dataset": dataset,
+            "algorithm": "agglomerative",
+            "seed": seed,
+            "dataset.n_samples": 100,
+            "algorithm.n_clusters": k,
+            "algorithm.linkage": linkage,
+            "silhouette": np.nan if dataset == "uniform" else rng.uniform(0.0, 0.8),
+            "davies_bouldin": rng.uniform(0.3, 3.0),
+            "run_id": f"{dataset}-{k}-{linkage}-{seed}",
+        }
+        for dataset in ("blobs", "moons", "uniform")
+        for k in (2, 3, 4)
+        for linkage in ("ward", "average")
+        for seed in range(3)
+    ]
+    df = pd.DataFrame(rows)
+    # One trial that never finished, and one seed whose silhouette is undefined.
+    gone = (df["run_id"] == "blobs-3-ward-2").to_numpy()
+    df = df[~gone].reset_index(drop=True)
+    df.loc[df["run_id"] == "moons-4-average-0", "silhouette"] = np.nan
+    return df
 
 
-def band_bounds(figure: Figure, index: int) -> dict[float, tuple[float, float]]:
-    """The lowest and highest y of the ``index``-th band at each of its x positions."""
-    bands = [c for c in figure.axes[0].collections if isinstance(c, PolyCollection)]
-    vertices = bands[index].get_paths()[0].vertices
-    return {
-        float(x): (vertices[vertices[:, 0] == x, 1].min(), vertices[vertices[:, 0] == x, 1].max())
-        for x in np.unique(vertices[:, 0])
-    }
+def seed_scores(df: pd.DataFrame, dataset: str, score: str, **params: Any) -> np.ndarray:
+    """The defined scores of ``dataset``'s trials at ``params``, one per seed."""
+    mask = (df["dataset"] == dataset).to_numpy().copy()
+    for name, value in params.items():
+        mask &= (df[f"algorithm.{name}"] == value).to_numpy()
+    values = df.loc[mask, score].to_numpy(dtype=float)
+    return values[~np.isnan(values)]
+
+
+def data_lines(axes: Axes) -> dict[str, Line2D]:
+    """The axes' labelled lines (error bars' own lines and helpers carry ``_`` labels)."""
+    return {line.get_label(): line for line in axes.lines if not line.get_label().startswith("_")}
+
+
+def legend_texts(axes: Axes) -> list[str]:
+    return [text.get_text() for text in axes.get_legend().get_texts()]
+
+
+def stars(axes: Axes) -> list[Any]:
+    """The best-mean markers: scatter collections drawn with the star marker."""
+    marker = MarkerStyle(BEST_MARKER)
+    star = marker.get_path().transformed(marker.get_transform())
+    return [
+        c
+        for c in axes.collections
+        if isinstance(c, PathCollection) and np.allclose(c.get_paths()[0].vertices, star.vertices)
+    ]
+
+
+LINKAGE_LINES = [
+    f"{d} · linkage={link}" for d in ("blobs", "moons") for link in ("ward", "average")
+]
 
 
 def test_one_figure_per_algorithm_swept_parameter_and_score() -> None:
@@ -80,62 +136,179 @@ def test_one_figure_per_algorithm_swept_parameter_and_score() -> None:
         for score in DIRECTIONS
     }
     assert names == expected
+    svg = set(figures_by_name(grid_table(), image_format="svg"))
+    assert svg == {name.removesuffix(".png") + ".svg" for name in expected}
 
 
-def test_lines_carry_the_mean_over_seeds_and_the_band_its_range() -> None:
-    df = grid_table()
-    figure = figures_by_name(df)["summary/kmeans/silhouette_vs_n_clusters.png"]
-    kmeans = df[df["algorithm"] == "kmeans"]
-    lines = lines_by_label(figure)
-    assert set(lines) == {"uniform", "blobs"}
-    for index, dataset in enumerate(["uniform", "blobs"]):
-        expected = (
-            kmeans[kmeans["dataset"] == dataset]
-            .groupby("algorithm.n_clusters")["silhouette"]
-            .agg(["mean", "min", "max"])
-        )
-        np.testing.assert_allclose(lines[dataset].get_xdata(), expected.index)
-        np.testing.assert_allclose(lines[dataset].get_ydata(), expected["mean"])
-        bounds = band_bounds(figure, index)
-        for k, row in expected.iterrows():
-            assert bounds[float(k)] == pytest.approx((row["min"], row["max"]))
-    axes = figure.axes[0]
+def test_numeric_axis_has_one_line_per_dataset_and_other_setting_never_averaged() -> None:
+    df = linkage_table()
+    figure = figures_by_name(df)["summary/agglomerative/silhouette_vs_n_clusters.png"]
+    (axes,) = figure.axes
+    lines = data_lines(axes)
+    # Two datasets with a silhouette, each once per linkage: ward and average apart.
+    assert list(lines) == LINKAGE_LINES
+    assert legend_texts(axes) == [*LINKAGE_LINES, BEST_LABEL]
+    for dataset, linkage in itertools.product(("blobs", "moons"), ("ward", "average")):
+        line = lines[f"{dataset} · linkage={linkage}"]
+        expected = [
+            np.mean(seed_scores(df, dataset, "silhouette", n_clusters=k, linkage=linkage))
+            for k in (2, 3, 4)
+        ]
+        np.testing.assert_allclose(line.get_xdata(), [2, 3, 4])
+        np.testing.assert_allclose(line.get_ydata(), expected)
+        assert line.get_linestyle() != "None"
+    assert lines[LINKAGE_LINES[0]].get_color() == lines[LINKAGE_LINES[1]].get_color()
+    assert lines[LINKAGE_LINES[0]].get_marker() != lines[LINKAGE_LINES[1]].get_marker()
     assert axes.get_xlabel() == "n_clusters"
     assert axes.get_ylabel() == "silhouette (higher is better)"
-    assert "mean over 3 seeds, band: min–max over seeds" in axes.get_title()
-    assert "averaged over" not in axes.get_title()
+    assert "averaged" not in axes.get_title()
 
 
-def test_other_swept_parameters_are_averaged_per_seed_and_gaps_ignored() -> None:
-    df = grid_table()
-    figure = figures_by_name(df)["summary/dbscan/silhouette_vs_eps.png"]
-    assert "averaged over min_samples" in figure.axes[0].get_title()
-    dbscan = df[(df["algorithm"] == "dbscan") & (df["dataset"] == "blobs")]
-    per_seed = dbscan.groupby(["algorithm.eps", "seed"])["silhouette"].mean()
-    expected = per_seed.groupby(level="algorithm.eps").agg(["mean", "min", "max"]).dropna()
-    line = lines_by_label(figure)["blobs"]
-    # eps 0.1 has no defined silhouette at all: no point there.
-    np.testing.assert_allclose(line.get_xdata(), [0.2, 0.4])
-    np.testing.assert_allclose(line.get_ydata(), expected["mean"])
-    bounds = band_bounds(figure, 1)
-    assert bounds[0.4] == pytest.approx(tuple(expected.loc[0.4, ["min", "max"]]))
-    # At eps 0.4 only min_samples 5 is defined, so the mean is of those trials alone.
-    only_five = dbscan[(dbscan["algorithm.eps"] == 0.4) & (dbscan["algorithm.min_samples"] == 5)]
-    assert line.get_ydata()[-1] == pytest.approx(only_five["silhouette"].mean())
+def test_numeric_band_spans_the_mean_plus_minus_the_sample_std() -> None:
+    df = linkage_table()
+    figure = figures_by_name(df)["summary/agglomerative/davies_bouldin_vs_n_clusters.png"]
+    (axes,) = figure.axes
+    lines = data_lines(axes)
+    bands = [c for c in axes.collections if isinstance(c, PolyCollection)]
+    assert len(bands) == len(lines) == 6  # uniform has a Davies-Bouldin index
+    for band, (label, line) in zip(bands, lines.items(), strict=True):
+        assert to_rgb(band.get_facecolor()[0]) == pytest.approx(to_rgb(line.get_color()))
+        dataset, _, linkage = label.partition(" · linkage=")
+        vertices = band.get_paths()[0].vertices
+        for k in (2, 3, 4):
+            values = seed_scores(df, dataset, "davies_bouldin", n_clusters=k, linkage=linkage)
+            mean, std = np.mean(values), np.std(values, ddof=1)
+            at_k = vertices[np.isclose(vertices[:, 0], k), 1]
+            assert (at_k.min(), at_k.max()) == pytest.approx((mean - std, mean + std))
+    assert "band: mean ± std over seeds" in axes.get_title()
 
 
-def test_categorical_parameters_get_one_tick_per_value() -> None:
-    df = grid_table()
-    figure = figures_by_name(df)["summary/agglomerative/davies_bouldin_vs_linkage.png"]
-    axes = figure.axes[0]
-    assert [t.get_text() for t in axes.get_xticklabels()] == ["ward", "average", "single"]
-    assert axes.get_ylabel() == "davies_bouldin (lower is better)"
-    rows = df[(df["algorithm"] == "agglomerative") & (df["dataset"] == "uniform")]
-    per_seed = rows.groupby(["algorithm.linkage", "seed"])["davies_bouldin"].mean()
-    expected = per_seed.groupby(level="algorithm.linkage").mean()
-    line = lines_by_label(figure)["uniform"]
-    np.testing.assert_allclose(line.get_xdata(), [0, 1, 2])
-    np.testing.assert_allclose(line.get_ydata(), expected[["ward", "average", "single"]])
+def test_categorical_axis_draws_dodged_error_bars_and_no_line() -> None:
+    df = linkage_table()
+    figure = figures_by_name(df)["summary/agglomerative/silhouette_vs_linkage.png"]
+    (axes,) = figure.axes
+    assert [t.get_text() for t in axes.get_xticklabels()] == ["ward", "average"]
+    containers = axes.containers
+    assert all(isinstance(c, ErrorbarContainer) for c in containers)
+    labels = [c.get_label() for c in containers]
+    assert labels == [f"{d} · n_clusters={k}" for d in ("blobs", "moons") for k in (2, 3, 4)]
+    # Markers only: not one line joins the categories.
+    assert axes.lines and all(line.get_linestyle() == "None" for line in axes.lines)
+    for container in containers:
+        dataset, _, k = container.get_label().partition(" · n_clusters=")
+        values = [
+            seed_scores(df, dataset, "silhouette", n_clusters=int(k), linkage=link)
+            for link in ("ward", "average")
+        ]
+        means = [np.mean(v) for v in values]
+        stds = [np.std(v, ddof=1) for v in values]
+        data_line, _, (bars,) = container.lines
+        np.testing.assert_allclose(np.asarray(data_line.get_ydata(), dtype=float), means)
+        ends = np.array([[segment[0][1], segment[1][1]] for segment in bars.get_segments()])
+        np.testing.assert_allclose(ends.min(axis=1), np.subtract(means, stds))
+        np.testing.assert_allclose(ends.max(axis=1), np.add(means, stds))
+    # Each line is shifted a little, so that six points at one tick do not overlap.
+    at_ward = [c.lines[0].get_xdata()[0] for c in containers]
+    assert len(set(at_ward)) == len(containers)
+    assert max(np.abs(at_ward)) < 0.5
+    assert "bars: mean ± std over seeds" in axes.get_title()
+
+
+@pytest.mark.parametrize(
+    ("score", "pick"), [("silhouette", np.argmax), ("davies_bouldin", np.argmin)]
+)
+def test_each_datasets_best_mean_is_starred(score: str, pick: Any) -> None:
+    df = linkage_table()
+    figure = figures_by_name(df)[f"summary/agglomerative/{score}_vs_n_clusters.png"]
+    (axes,) = figure.axes
+    expected = set()
+    for dataset in df["dataset"].unique():
+        settings = list(itertools.product((2, 3, 4), ("ward", "average")))
+        means = [
+            np.mean(v)
+            if len(v := seed_scores(df, dataset, score, n_clusters=k, linkage=link))
+            else np.nan
+            for k, link in settings
+        ]
+        if np.isnan(means).all():
+            continue  # uniform has no silhouette, so no star
+        best = int(pick(np.where(np.isnan(means), np.inf if pick is np.argmin else -np.inf, means)))
+        expected.add((float(settings[best][0]), round(float(means[best]), 12)))
+    drawn = {(float(x), round(float(y), 12)) for c in stars(axes) for x, y in c.get_offsets()}
+    assert drawn == expected
+    assert BEST_LABEL in legend_texts(axes)
+
+
+def test_seed_counts_are_marked_where_they_vary() -> None:
+    df = linkage_table()
+    figures = figures_by_name(df)
+    axes = figures["summary/agglomerative/silhouette_vs_n_clusters.png"].axes[0]
+    marked = sorted((t.get_text(), tuple(np.round(t.xy, 12))) for t in axes.texts)
+    blobs = seed_scores(df, "blobs", "silhouette", n_clusters=3, linkage="ward")
+    moons = seed_scores(df, "moons", "silhouette", n_clusters=4, linkage="average")
+    assert len(blobs) == len(moons) == 2
+    assert marked == sorted(
+        [
+            ("n=2", (3.0, round(float(np.mean(blobs)), 12))),
+            ("n=2", (4.0, round(float(np.mean(moons)), 12))),
+        ]
+    )
+    assert "mean over 2–3 seeds" in axes.get_title()
+    # Every point over three seeds: no marks, and the title gives the one count.
+    kmeans = figures_by_name(grid_table())["summary/kmeans/silhouette_vs_n_clusters.png"]
+    assert list(kmeans.axes[0].texts) == []
+    assert "mean over 3 seeds;" in kmeans.axes[0].get_title()
+
+
+def test_lines_without_a_defined_score_are_named_in_the_figure() -> None:
+    df = linkage_table()
+    figures = figures_by_name(df)
+    title = figures["summary/agglomerative/silhouette_vs_n_clusters.png"].axes[0].get_title()
+    assert "no defined silhouette: uniform · linkage=ward, uniform · linkage=average" in title
+    title = figures["summary/agglomerative/davies_bouldin_vs_n_clusters.png"].axes[0].get_title()
+    assert "no defined" not in title
+    # Not one line with a silhouette: no silhouette figure at all, the others still drawn.
+    df["silhouette"] = np.nan
+    names = set(figures_by_name(df))
+    assert names == {
+        "summary/agglomerative/davies_bouldin_vs_n_clusters.png",
+        "summary/agglomerative/davies_bouldin_vs_linkage.png",
+    }
+
+
+def eps_table(datasets: Sequence[str], min_samples: Sequence[int]) -> pd.DataFrame:
+    rows = [
+        {
+            "dataset": dataset,
+            "algorithm": "dbscan",
+            "seed": seed,
+            "algorithm.eps": eps,
+            "algorithm.min_samples": m,
+            "silhouette": 0.1 * seed + eps + m / 100,
+            "run_id": f"{dataset}-{eps}-{m}-{seed}",
+        }
+        for dataset in datasets
+        for eps in (0.1, 0.2)
+        for m in min_samples
+        for seed in range(2)
+    ]
+    return pd.DataFrame(rows)
+
+
+def test_more_than_eight_lines_get_one_subplot_per_dataset_or_per_setting() -> None:
+    df = eps_table(["moons", "blobs"], [3, 5, 10, 20, 40])
+    figure = dict(summary_figures(df, {"silhouette": True}))["summary/dbscan/silhouette_vs_eps.png"]
+    assert [axes.get_title() for axes in figure.axes] == ["moons", "blobs"]
+    for axes in figure.axes:
+        labels = list(data_lines(axes))
+        assert labels == [f"{axes.get_title()} · min_samples={m}" for m in (3, 5, 10, 20, 40)]
+    assert "dbscan: silhouette against eps" in figure.get_suptitle()
+    # One dataset with nine settings: one subplot per setting, each with its line.
+    df = eps_table(["moons"], list(range(2, 11)))
+    figure = dict(summary_figures(df, {"silhouette": True}))["summary/dbscan/silhouette_vs_eps.png"]
+    shown = [axes for axes in figure.axes if axes.get_visible()]
+    assert [axes.get_title() for axes in shown] == [f"min_samples={m}" for m in range(2, 11)]
+    assert all(len(data_lines(axes)) == 1 for axes in shown)
 
 
 def test_text_parameters_from_mlflow_and_swept_datasets() -> None:
@@ -151,13 +324,17 @@ def test_text_parameters_from_mlflow_and_swept_datasets() -> None:
         "algorithm.n_clusters",
     ]
     figure = figures_by_name(df, swept=swept)["summary/kmeans/silhouette_vs_n_clusters.png"]
-    lines = lines_by_label(figure)
+    lines = data_lines(figure.axes[0])
     assert set(lines) == {"uniform", "blobs (cluster_std=0.5)", "blobs (cluster_std=1.0)"}
     np.testing.assert_allclose(lines["uniform"].get_xdata(), [2, 3, 4, 5])
     single = df[(df["dataset"] == "blobs") & (df["seed"] == 0)]
     np.testing.assert_allclose(
         lines["blobs (cluster_std=0.5)"].get_ydata(), single["silhouette"].to_numpy()
     )
+    # The single seed's line gets no band; the others do.
+    bands = [c for c in figure.axes[0].collections if isinstance(c, PolyCollection)]
+    assert len(bands) == 2
+    assert "(none where n=1)" in figure.axes[0].get_title()
 
 
 def test_nothing_to_summarise_gives_no_figures() -> None:
