@@ -335,6 +335,7 @@ class _Invocation:
             datasets=datasets,
             run_here=run_here,
             on_start=started,
+            trial_timeout_s=self.experiment.timeout_s,
         )
 
     def _job(self, union: tuple[str, ...]) -> TrialJob:

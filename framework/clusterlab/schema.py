@@ -242,6 +242,8 @@ class Experiment(_Strict):
     plots: Plots = Field(default_factory=Plots)
     tracking: Tracking = Field(default_factory=Tracking)
     executor: Executor = Field(default_factory=Executor)
+    #: Seconds one trial may run before it is stopped and logged FAILED; none by default.
+    timeout_s: float | None = Field(default=None, gt=0, allow_inf_nan=False)
 
     @field_validator("metrics", mode="before")
     @classmethod

@@ -19,6 +19,7 @@ import numpy as np
 
 import clusterlab
 from clusterlab.data import BuiltDataset
+from clusterlab.deadline import trial_deadline
 from clusterlab.errors import ScoreUndefined
 from clusterlab.grid import DatasetKey, Trial
 from clusterlab.memory import PeakMemory
@@ -136,15 +137,17 @@ def run_trial(trial: Trial, context: TrialContext) -> TrialResult:
                 "has_labels": str(data.y is not None).lower(),
             },
         )
-        estimator, fit_time, peak_mb = _fit(trial, algorithm, data.X, context.device)
-        labels = _labels_of(estimator)
-        scores = {
-            "fit_time_s": fit_time,
-            "n_clusters_found": float(len(set(labels[labels >= 0].tolist()))),
-            "noise_fraction": float(np.mean(labels < 0)) if len(labels) else 0.0,
-            "peak_memory_mb": peak_mb,
-        }
-        undefined = _score(trial, context, data, labels, estimator, scores)
+        # The limit covers the plugins' computations, not the writes to the store.
+        with trial_deadline(context.experiment.timeout_s):
+            estimator, fit_time, peak_mb = _fit(trial, algorithm, data.X, context.device)
+            labels = _labels_of(estimator)
+            scores = {
+                "fit_time_s": fit_time,
+                "n_clusters_found": float(len(set(labels[labels >= 0].tolist()))),
+                "noise_fraction": float(np.mean(labels < 0)) if len(labels) else 0.0,
+                "peak_memory_mb": peak_mb,
+            }
+            undefined = _score(trial, context, data, labels, estimator, scores)
         undefined_tags = {f"{tags.UNDEFINED_PREFIX}{k}": v for k, v in undefined.items()}
         # One request for params, scores and tags: each round trip costs a store commit.
         tracker.log(run_id, params=params, metrics=scores, tags=undefined_tags)

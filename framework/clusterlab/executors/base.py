@@ -59,6 +59,8 @@ class ExecutionContext:
         run_here: runs one trial in this process and returns its result.
         on_start: to be called when a trial starts (on a worker: when the worker reports
             its run); the runner fires ``before_trial`` and shows progress from it.
+        trial_timeout_s: the experiment's limit on one trial, which the trial enforces
+            itself; an executor that can stops a worker that does not return past it.
     """
 
     job: TrialJob
@@ -66,6 +68,7 @@ class ExecutionContext:
     datasets: dict[DatasetKey, BuiltDataset]
     run_here: Callable[[Trial], TrialResult]
     on_start: Callable[[Trial], None] = field(default=lambda trial: None)
+    trial_timeout_s: float | None = None
 
 
 class TrialExecutor(ABC):

@@ -10,12 +10,14 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import time
 import traceback
 from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from clusterlab.deadline import BACKSTOP_GRACE_S
 from clusterlab.device import DEVICE_PATTERN, resolve_device
 from clusterlab.errors import ExperimentError
 from clusterlab.executors.base import ExecutionContext, TrialExecutor, TrialJob, WorkerError
@@ -122,11 +124,13 @@ class ProcessesExecutor(TrialExecutor):
                             remaining -= 1
                             yield result
                         continue
-                elif slot.process.is_alive():
+                elif slot.process.is_alive() and not slot.overdue(context.trial_timeout_s):
                     continue
-                # The pipe closed or the process is gone: the worker died.
+                # The pipe closed, the process is gone, or its trial hangs past its limit.
                 trial, run_id = slot.trial, slot.run_id
-                reason = slot.death_reason()
+                overdue = slot.overdue(context.trial_timeout_s)
+                reason = slot.overdue_reason(context.trial_timeout_s) if overdue else ""
+                reason = reason or slot.death_reason()
                 slot.stop()
                 if not slot.ready:
                     raise WorkerError(
@@ -140,7 +144,7 @@ class ProcessesExecutor(TrialExecutor):
                 lost_id = context.tracker.mark_lost(
                     context.job.parent_run_id, trial.hash, run_id, reason
                 )
-                if attempts.lost(trial):
+                if not overdue and attempts.lost(trial):
                     queue.appendleft(trial)
                 else:
                     remaining -= 1
@@ -207,11 +211,27 @@ class _Slot:
     run_id: str | None = None
     alive: bool = True
     ready: bool = False
+    assigned_at: float = 0.0
 
     def assign(self, trial: Trial) -> None:
         """Send ``trial`` to this worker."""
         self.trial, self.run_id = trial, None
+        self.assigned_at = time.monotonic()
         self.send(trial)
+
+    def overdue(self, timeout_s: float | None) -> bool:
+        """Whether the trial runs past its limit and the grace the worker has to stop it
+        itself: a fit stuck in native code, which the worker's own timer cannot reach."""
+        if timeout_s is None or self.trial is None:
+            return False
+        return time.monotonic() - self.assigned_at > timeout_s + BACKSTOP_GRACE_S
+
+    def overdue_reason(self, timeout_s: float | None) -> str:
+        """Why an :meth:`overdue` worker was stopped, for the tag on its run."""
+        return (
+            f"the trial ran past timeout_s={timeout_s:g} (and {BACKSTOP_GRACE_S:g} s of "
+            f"grace) without returning; worker process {self.process.pid} was stopped"
+        )
 
     def send(self, message: Any) -> None:
         """Send a message; where the worker is gone, the main loop sees its pipe closed."""
