@@ -77,12 +77,45 @@ class Trial:
 
     @property
     def run_name(self) -> str:
-        """A name that reads well in a runs table: ``kmeans n_clusters=4 · blobs · seed 0``."""
-        algo = [f"{k.split('.', 1)[1]}={v}" for k, v in self.swept.items() if k.startswith("algo")]
-        data = [f"{k.split('.', 1)[1]}={v}" for k, v in self.swept.items() if k.startswith("data")]
-        head = " ".join([self.algorithm_label or self.algorithm, *algo])
-        dataset = " ".join([self.dataset_label or self.dataset, *data])
-        return f"{head} · {dataset} · seed {self.seed}"
+        """A short name for the runs table, swept values first: ``n_clusters=4 · kmeans ·
+        blobs · s0`` (the algorithm's swept values, then the dataset's, then the labels
+        and the seed); where several values are swept, names of several words shrink to
+        their initials: ``eps=0.1 ms=5 · dbscan · blobs · s0`` for ``min_samples``.
+
+        The MLflow UI cuts a long name at its end, so what tells the trials of one entry
+        apart comes first. Unique within a grid whose entries have distinct labels (the
+        values stand in a fixed order); the trial's hash is computed from its
+        configuration, never from this name.
+        """
+        algorithm = [item for item in self.swept.items() if item[0].startswith("algorithm.")]
+        dataset = [item for item in self.swept.items() if item[0].startswith("dataset.")]
+        names = [key.split(".", 1)[1] for key, _ in algorithm + dataset]
+        if len(names) > 1:
+            names = _initials(names)
+        values = " ".join(
+            f"{name}={_name_value(value)}"
+            for name, (_, value) in zip(names, algorithm + dataset, strict=True)
+        )
+        labels = [self.algorithm_label or self.algorithm, self.dataset_label or self.dataset]
+        return " · ".join([*([values] if values else []), *labels, f"s{self.seed}"])
+
+
+def _name_value(value: Any) -> str:
+    """A swept value as a run name shows it: text as it is, anything else as compact JSON
+    (``0.5``, ``true``, ``[1,2]``)."""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, separators=(",", ":"), default=repr)
+
+
+def _initials(names: list[str]) -> list[str]:
+    """``min_samples`` → ``ms``, ``eps`` stays ``eps``; the names as they are where two
+    would read the same."""
+    short = [
+        "".join(part[0] for part in name.split("_") if part) if "_" in name else name
+        for name in names
+    ]
+    return short if len(set(short)) == len(short) else names
 
 
 def canonical_json(value: Any) -> str:
