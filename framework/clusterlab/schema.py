@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import math
+import sys
 from collections.abc import Iterator
+from fractions import Fraction
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -28,9 +31,22 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+_FLOAT_MAX = sys.float_info.max
+# Points of a float range count as inside it up to this relative slack, so that
+# {range: [0.1, 0.3, 0.1]} ends at 0.3 although 0.1 + 2 * 0.1 > 0.3 in floating point.
+_RANGE_SLACK = 1e-12
+# Past this many points a float range is not stepped to its exact end: no grid comes
+# near it, and floats cannot tell its neighbouring points apart anyway.
+_EXACT_RANGE_POINTS = 2**53
+
+
 def check_axis(value: Any) -> Any:
     """Validate one grid axis: a list, or ``{range: [start, stop(, step)]}``, ``{linspace:
-    [start, stop, num]}`` or ``{values: [...]}``."""
+    [start, stop, num]}`` or ``{values: [...]}``.
+
+    Only the spec is read, never expanded: the grid's size is counted from it first
+    (:func:`axis_length`), so that an axis of a billion values is refused, not built.
+    """
     if isinstance(value, list):
         if not value:
             raise ValueError("a grid axis needs at least one value")
@@ -40,23 +56,10 @@ def check_axis(value: Any) -> Any:
         if form == "values":
             return check_axis(args)
         if form == "range":
-            if (
-                not isinstance(args, list)
-                or len(args) not in (2, 3)
-                or not all(isinstance(a, int | float) and not isinstance(a, bool) for a in args)
-            ):
-                raise ValueError("range takes [start, stop] or [start, stop, step] (numbers)")
-            step = args[2] if len(args) == 3 else 1
-            if step <= 0:
-                raise ValueError("range's step must be positive")
-            if args[1] < args[0]:
-                raise ValueError(f"range [{args[0]}, {args[1]}] is empty: stop is below start")
+            _check_range(args)
             return value
         if form == "linspace":
-            if not isinstance(args, list) or len(args) != 3 or not isinstance(args[2], int):
-                raise ValueError("linspace takes [start, stop, num] with a whole number num")
-            if args[2] < 1:
-                raise ValueError("linspace's num must be at least 1")
+            _check_linspace(args)
             return value
     raise ValueError(
         "a grid axis is a list of values or one of {range: [start, stop, step]}, "
@@ -64,27 +67,109 @@ def check_axis(value: Any) -> Any:
     )
 
 
+def _check_range(args: Any) -> None:
+    if not isinstance(args, list) or len(args) not in (2, 3) or not all(map(_is_number, args)):
+        raise ValueError("range takes [start, stop] or [start, stop, step] (numbers)")
+    _check_finite("range", args)
+    step = args[2] if len(args) == 3 else 1
+    if step <= 0:
+        raise ValueError("range's step must be positive")
+    if args[1] < args[0]:
+        raise ValueError(f"range [{args[0]}, {args[1]}] is empty: stop is below start")
+
+
+def _check_linspace(args: Any) -> None:
+    if (
+        not isinstance(args, list)
+        or len(args) != 3
+        or not all(map(_is_number, args[:2]))
+        or not _is_whole(args[2])
+    ):
+        raise ValueError("linspace takes [start, stop, num]: numbers and a whole number num")
+    _check_finite("linspace", args[:2])
+    if args[2] < 1:
+        raise ValueError("linspace's num must be at least 1")
+
+
+def _is_number(value: Any) -> bool:
+    # ``True`` is an int to Python; in a file it is a boolean, never a bound.
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _is_whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_finite(form: str, numbers: list[int | float]) -> None:
+    # NaN compares false with everything (an empty axis that looks fine), an infinite
+    # bound has no end, and an int past the float range cannot be stepped through.
+    for number in numbers:
+        finite = math.isfinite(number) if isinstance(number, float) else abs(number) <= _FLOAT_MAX
+        if not finite:
+            raise ValueError(f"{form} takes finite numbers, not {number!r}")
+
+
+def axis_length(value: Any) -> int:
+    """How many values a validated grid axis has, counted from its spec without expanding
+    it (the length of :func:`expand_axis`, however large)."""
+    if isinstance(value, list):
+        return len(value)
+    form, args = next(iter(value.items()))
+    if form == "values":
+        return len(args)
+    if form == "range":
+        return _range_length(args[0], args[1], args[2] if len(args) == 3 else 1)
+    return int(args[2])
+
+
+def _range_length(start: int | float, stop: int | float, step: int | float) -> int:
+    if all(isinstance(n, int) for n in (start, stop, step)):
+        return int((stop - start) // step) + 1
+    # Exact rationals: no overflow between extreme bounds, no rounding in the estimate.
+    estimate = int((Fraction(stop) - Fraction(start)) / Fraction(step))
+    if estimate > _EXACT_RANGE_POINTS:
+        return estimate + 1
+    # Then the same test expand_axis applies to each point, so both agree on the end.
+    count = estimate + 1
+    while count > 0 and not _in_range(start, stop, step, count - 1):
+        count -= 1
+    while _in_range(start, stop, step, count):
+        count += 1
+    return count
+
+
+def _in_range(start: int | float, stop: int | float, step: int | float, index: int) -> bool:
+    return start + index * step <= stop + _RANGE_SLACK * max(1.0, abs(stop))
+
+
 def expand_axis(value: Any) -> list[Any]:
-    """The values of a validated grid axis; ``range`` includes both ends."""
+    """The values of a validated grid axis; ``range`` includes both ends.
+
+    Builds every value: count them first with :func:`axis_length`.
+    """
     if isinstance(value, list):
         return list(value)
     form, args = next(iter(value.items()))
     if form == "values":
         return list(args)
     if form == "range":
-        start, stop = args[0], args[1]
-        step = args[2] if len(args) == 3 else 1
-        values = []
-        count = 0
-        while start + count * step <= stop + 1e-12 * max(1.0, abs(stop)):
-            point = start + count * step
-            values.append(round(point, 12) if isinstance(point, float) else point)
-            count += 1
-        return values
+        start, step = args[0], args[2] if len(args) == 3 else 1
+        points = (start + index * step for index in range(axis_length(value)))
+        return [round(p, 12) if isinstance(p, float) else p for p in points]
     start, stop, num = args
     if num == 1:
         return [float(start)]
     return [round(start + (stop - start) * i / (num - 1), 12) for i in range(num)]
+
+
+def listed_points(value: Any) -> list[Any] | None:
+    """The values of an axis written out as a list (``[...]`` or ``{values: [...]}``);
+    ``None`` for ``range`` and ``linspace``, whose values are computed."""
+    if isinstance(value, list):
+        return value
+    if isinstance(value, dict) and "values" in value:
+        return listed_points(value["values"])
+    return None
 
 
 # Checked per key, so that an error points at the axis itself (``grid.n_clusters``).
@@ -105,7 +190,13 @@ class Component(_Strict):
         for key, axis in grid.items():
             if "," in key:
                 names = [n.strip() for n in key.split(",")]
-                for point in expand_axis(axis):
+                points = listed_points(axis)
+                if points is None:
+                    raise ValueError(
+                        f"paired axis '{key}' lists its points: [[v1, v2], ...], "
+                        "not a range or linspace"
+                    )
+                for point in points:
                     if not isinstance(point, list) or len(point) != len(names):
                         raise ValueError(
                             f"paired axis '{key}' needs lists of {len(names)} values, got {point!r}"
