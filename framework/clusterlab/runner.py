@@ -32,6 +32,7 @@ from clusterlab.results import ExperimentResult, PluginFailure, TrialResult, Tri
 from clusterlab.results_table import directions_of, log_parent_summary, trials_frame
 from clusterlab.stopping import StopSignals
 from clusterlab.tracking import Tracker, absolute_store_uri, resolve_tracking_uri, tags
+from clusterlab.tracking.failures import is_store_failure, server_answers
 from clusterlab.tracking.owner import owner_gone, owner_tags
 from clusterlab.trial import TrialContext, param_union, run_trial
 
@@ -178,7 +179,7 @@ class _Invocation:
             len(trials), enabled=self.options.progress, console=self.options.console
         )
         execution = self._execution_context(trials, datasets, progress, stops)
-        interrupted = stopped = False
+        interrupted = stopped = store_lost = False
         try:
             stops.stop_if_requested()
             self._log_experiment_files(trials)
@@ -201,24 +202,46 @@ class _Invocation:
                 with contextlib.suppress(Exception):
                     tracker.end_invocation(parent_id, TrialStatus.KILLED)
             raise
-        except BaseException:
+        except BaseException as exc:
             stopped = True
+            store_lost = isinstance(exc, Exception) and self._store_lost(exc)
             with stops.deferred():
                 self.executor.close()
                 # A store that refuses everything must not hide the error that stopped
-                # the grid.
-                with contextlib.suppress(Exception):
-                    tracker.end_running_children(parent_id, TrialStatus.FAILED)
+                # the grid; one that is gone is not asked again (each try waits).
+                if not store_lost:
+                    with contextlib.suppress(Exception):
+                        tracker.end_running_children(parent_id, TrialStatus.FAILED)
+            if store_lost:
+                raise TrackingError(self._store_lost_message(exc, results)) from None
             raise
         finally:
             ordered = [results[index] for index in sorted(results)]
             with stops.deferred():
-                if not interrupted:
+                if not interrupted and not store_lost:
                     self._close_parent(trials, ordered, stopped, stops)
                 self._report(self.hooks.after_experiment(self.experiment, ordered))
         # A signal while the parent was being closed: it ended KILLED; stop here too.
         stops.stop_if_requested()
         return self._result(parent_id, ordered, interrupted)
+
+    def _store_lost(self, exc: Exception) -> bool:
+        """Whether the error that stopped the grid is the store's: one that failed (a full
+        disk, a lost connection) or a server that no longer answers."""
+        return is_store_failure(exc) or not server_answers(self.tracker.uri)
+
+    def _store_lost_message(self, exc: Exception, results: dict[int, TrialResult]) -> str:
+        done = sum(r.status == TrialStatus.FINISHED for r in results.values())
+        before = sum(r.status == TrialStatus.SKIPPED for r in results.values())
+        earlier = f", besides {before} finished by earlier runs" if before else ""
+        first = str(exc).splitlines()[0][:300] if str(exc) else ""
+        return (
+            f"the tracking store {self.tracker.uri} failed while the grid ran "
+            f"({type(exc).__name__}: {first}). Kept there: the {done} trial(s) this run "
+            f"finished{earlier}; nothing else was written. Run the same command again once "
+            f"the store works: it ends the runs left RUNNING (parent {self.parent_id}) and "
+            f"runs only the missing trials"
+        )
 
     def _result(
         self, parent_id: str, ordered: list[TrialResult], interrupted: bool
@@ -415,9 +438,11 @@ class _Invocation:
         try:
             self._log_summary(trials)
         except Exception as exc:
-            with contextlib.suppress(Exception):
-                self.tracker.end_running_children(self.parent_id, TrialStatus.FAILED)
-                self.tracker.end_run(self.parent_id, TrialStatus.FAILED)
+            if not self._store_lost(exc) or self.tracker.uri.startswith("sqlite:"):
+                # A full disk may still take the status; a lost server is not waited on.
+                with contextlib.suppress(Exception):
+                    self.tracker.end_running_children(self.parent_id, TrialStatus.FAILED)
+                    self.tracker.end_run(self.parent_id, TrialStatus.FAILED)
             if stopped:
                 return  # the error that stopped the grid is the one to report
             raise TrackingError(

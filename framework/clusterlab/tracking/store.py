@@ -14,6 +14,7 @@ from typing import Any
 
 import clusterlab.tracking.tags as tags_
 from clusterlab.errors import ExperimentError, TrackingError
+from clusterlab.tracking.failures import bound_http_waits
 from clusterlab.tracking.figures import lay_out_once
 from clusterlab.tracking.retry import LockRetryingClient
 
@@ -81,6 +82,7 @@ def _client(uri: str) -> Any:
     from mlflow.tracking import MlflowClient
 
     if uri.startswith(("http://", "https://")):
+        bound_http_waits()
         _check_server(uri)
     return MlflowClient(tracking_uri=uri)
 

@@ -1,0 +1,107 @@
+"""A tracking server that dies mid-grid: the run exits 2 within two minutes, naming the
+server and what it kept, and once a server is back the same command ends the runs left
+RUNNING and completes the grid."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from tests.mlflow_server import started_mlflow_server
+from tests.reliability.conftest import clean_env
+
+GRID = """\
+name: server-dies
+device: cpu
+seeds: [0, 1, 2, 3]
+datasets:
+  - name: blobs
+    params: {n_samples: 20000, n_features: 8, centers: 5}
+algorithms:
+  - name: kmeans
+    params: {n_init: 2, max_iter: 100, tol: 0.0}
+    grid:
+      n_clusters: [2, 3, 4, 5, 6]
+"""
+N_TRIALS = 20
+
+
+def trial_runs(url: str) -> list:
+    client = MlflowClient(tracking_uri=url)
+    experiment = client.get_experiment_by_name("server-dies")
+    if experiment is None:
+        return []
+    runs = client.search_runs([experiment.experiment_id], max_results=1000)
+    return [r for r in runs if r.data.tags.get("clusterlab.kind") == "trial"]
+
+
+def run_command(url: str) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "clusterlab.cli",
+        "run",
+        "grid.yaml",
+        "--no-progress",
+        "--tracking-uri",
+        url,
+    ]
+
+
+@pytest.mark.e2e
+def test_a_server_that_dies_mid_grid_is_reported_not_waited_on(tmp_path):
+    (tmp_path / "grid.yaml").write_text(GRID)
+    store = f"sqlite:///{tmp_path / 'server.db'}"
+    with started_mlflow_server(store, tmp_path, tmp_path / "server.log") as server:
+        server.wait_until_up(timeout_s=120)
+        process = subprocess.Popen(
+            run_command(server.url),
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=clean_env(),
+        )
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline:
+            if sum(r.info.status == "FINISHED" for r in trial_runs(server.url)) >= 3:
+                break
+            time.sleep(0.3)
+        else:
+            process.kill()
+            pytest.fail("the grid did not get going in time")
+        kept = sum(r.info.status == "FINISHED" for r in trial_runs(server.url))
+        os.killpg(server.process.pid, signal.SIGKILL)
+        killed_at = time.monotonic()
+        _out, err = process.communicate(timeout=300)
+        waited = time.monotonic() - killed_at
+    assert process.returncode == 2, err
+    assert waited < 120, f"the run took {waited:.0f} s to give up"
+    assert f"the tracking store {server.url} failed while the grid ran" in err
+    assert "Kept there: the" in err and "Traceback" not in err
+
+    with started_mlflow_server(store, tmp_path, tmp_path / "server2.log") as again:
+        again.wait_until_up(timeout_s=120)
+        assert sum(r.info.status == "FINISHED" for r in trial_runs(again.url)) >= kept
+        rerun = subprocess.run(
+            run_command(again.url),
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            env=clean_env(),
+        )
+        assert rerun.returncode == 0, rerun.stderr
+        assert "left RUNNING" in rerun.stderr
+        runs = trial_runs(again.url)
+        finished = {
+            r.data.tags["clusterlab.trial_hash"] for r in runs if r.info.status == "FINISHED"
+        }
+        assert len(finished) == N_TRIALS
+        assert not [r for r in runs if r.info.status == "RUNNING"]
