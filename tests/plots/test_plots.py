@@ -18,6 +18,7 @@ from sklearn.cluster import DBSCAN, AgglomerativeClustering, KMeans
 from sklearn.datasets import make_blobs
 from sklearn.decomposition import PCA
 from sklearn.metrics import adjusted_rand_score, silhouette_samples, silhouette_score
+from sklearn.metrics.cluster import contingency_matrix
 from sklearn.neighbors import kneighbors_graph
 
 from clusterlab.plotting import TrialView
@@ -28,16 +29,16 @@ from clusterlab_plots._data import subsample
 from clusterlab_plots._style import NOISE_COLOR, PALETTE, label_color
 from clusterlab_plots.dendrogram import dendrogram
 from clusterlab_plots.k_distance import k_distance
-from clusterlab_plots.scatter import MAX_POINTS, scatter
+from clusterlab_plots.scatter import MAX_POINTS, TRIAL_FACTS, main_score, matched_colours, scatter
 from clusterlab_plots.silhouette_diagram import silhouette_diagram
 
 
 def make_trial(X: Any, labels: Any, estimator: Any = None, **extra: Any) -> TrialView:
     extra.setdefault("swept", {"n_clusters": 3})
+    extra.setdefault("y_true", None)
     return TrialView(
         X=np.asarray(X),
         labels=np.asarray(labels),
-        y_true=None,
         estimator=estimator,
         dataset="blobs",
         algorithm="kmeans",
@@ -166,6 +167,79 @@ def test_scatter_with_many_clusters_colours_each_point_by_its_label() -> None:
     expected = [to_rgb(label_color(label)) for label in labels[2:]]
     np.testing.assert_allclose(colours, expected)
     assert "199 clusters found" in figure.axes[0].get_title()
+
+
+def test_scatter_with_ground_truth_draws_found_and_true_labels_side_by_side() -> None:
+    X, y = make_blobs(n_samples=240, centers=3, cluster_std=0.6, random_state=2)
+    model = KMeans(n_clusters=4, n_init=3, random_state=0).fit(X)
+    figure = scatter(make_trial(X, model.labels_, model, y_true=y, swept={"n_clusters": 4}))
+    found, truth = figure.axes
+    assert found.get_shared_x_axes().joined(found, truth)
+    assert found.get_title() == "4 clusters found"
+    assert truth.get_title() == "ground truth: 3 classes"
+    assert figure.get_suptitle().startswith("kmeans (n_clusters=4) · blobs · seed 0")
+    left = {c.get_label(): c for c in found.collections}
+    right = {c.get_label(): c for c in truth.collections}
+    assert set(right) == {"class 0", "class 1", "class 2"}  # centres belong to the clusters
+    np.testing.assert_allclose(left["centres"].get_offsets(), model.cluster_centers_)
+    table = contingency_matrix(y, model.labels_)
+    for k in range(3):
+        np.testing.assert_allclose(right[f"class {k}"].get_offsets(), X[y == k])
+        # A class takes the colour of the cluster holding most of its points, so that
+        # agreement reads as one colour across the panels (a one-to-one pairing).
+        majority = int(np.argmax(table[k]))
+        colour = right[f"class {k}"].get_facecolor()[0]
+        assert to_rgb(colour) == pytest.approx(to_rgb(label_color(majority)))
+    colours = {to_rgb(right[f"class {k}"].get_facecolor()[0]) for k in range(3)}
+    assert len(colours) == 3
+
+
+def test_true_classes_without_a_cluster_get_colours_of_their_own() -> None:
+    truth = np.array([0, 0, 0, 1, 1, 1, 2, 2])
+    found = np.array([5, 5, 5, 7, 7, 7, -1, -1])
+    colours = matched_colours(truth, found)
+    assert colours[0] == label_color(5) and colours[1] == label_color(7)
+    # Class 2 was found as noise only: neither grey nor a colour a cluster has.
+    assert colours[2] not in {label_color(5), label_color(7), NOISE_COLOR}
+
+
+def test_scatter_without_matching_ground_truth_keeps_one_axes(blobs: np.ndarray) -> None:
+    labels = np.zeros(len(blobs), dtype=int)
+    figure = scatter(make_trial(blobs, labels, y_true=np.zeros(len(blobs) - 1, dtype=int)))
+    assert len(figure.axes) == 1
+
+
+def test_scatter_title_carries_the_fixed_parameters_and_the_first_metric(
+    blobs: np.ndarray, fitted_kmeans: KMeans
+) -> None:
+    value = silhouette_score(blobs, fitted_kmeans.labels_)
+    # The trial's facts come first among its scores, then the metrics in file order.
+    scores = {
+        "fit_time_s": 0.01,
+        "n_clusters_found": 3.0,
+        "noise_fraction": 0.0,
+        "peak_memory_mb": 2.0,
+        "silhouette": value,
+        "davies_bouldin": 0.4,
+    }
+    params = {"n_clusters": 3, "init": "k-means++", "n_init": 3}
+    trial = make_trial(
+        blobs, fitted_kmeans.labels_, fitted_kmeans, algorithm_params=params, scores=scores
+    )
+    head, fixed, counts = figure_title(scatter(trial)).split("\n")
+    assert head == "kmeans (n_clusters=3) · blobs · seed 0"
+    assert fixed == f"init=k-means++, n_init=3 · silhouette {value:.4g}"
+    assert counts == "3 clusters found"
+    assert main_score(scores) == ("silhouette", value)
+    # Facts alone are no score to show.
+    only_facts = {k: v for k, v in scores.items() if k in TRIAL_FACTS}
+    assert main_score(only_facts) is None
+    trial = make_trial(blobs, fitted_kmeans.labels_, fitted_kmeans, scores=only_facts)
+    assert figure_title(scatter(trial)).split("\n") == [head, counts]
+
+
+def figure_title(figure: Figure) -> str:
+    return figure.get_suptitle() or figure.axes[0].get_title()
 
 
 # --- dendrogram ----------------------------------------------------------------------------

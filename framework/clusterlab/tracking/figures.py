@@ -29,12 +29,15 @@ def log_figure(tracker: Tracker, run_id: str, figure: Any, path: str, dpi: float
     The image format follows ``path``'s extension (``.png``, ``.svg``, ``.pdf``). The
     figure is closed even when saving fails, so that a grid of trials leaks no figures.
     """
+    import matplotlib
     from matplotlib import pyplot
 
     try:
-        # savefig uses the figure's own dpi (matplotlib's savefig.dpi is "figure"), and
-        # the layout engines measure in pixels at that dpi: set it before either runs.
+        # The layout engines measure in pixels at the figure's dpi: set it before they
+        # run. savefig's "figure" dpi is the one the figure was made with, not the one
+        # set later, so the save is told the dpi through its own setting.
         figure.set_dpi(dpi)
-        tracker.log_figure(run_id, figure, path)
+        with matplotlib.rc_context({"savefig.dpi": dpi}):
+            tracker.log_figure(run_id, figure, path)
     finally:
         pyplot.close(figure)
