@@ -337,6 +337,26 @@ def test_text_parameters_from_mlflow_and_swept_datasets() -> None:
     assert "(none where n=1)" in figure.axes[0].get_title()
 
 
+def test_a_single_seed_gets_no_spread_and_says_so() -> None:
+    df = linkage_table()
+    df = df[df["seed"] == 0]
+    figures = figures_by_name(df)
+    numeric = figures["summary/agglomerative/davies_bouldin_vs_n_clusters.png"].axes[0]
+    assert not [c for c in numeric.collections if isinstance(c, PolyCollection)]
+    assert "one seed per point: no spread to show" in numeric.get_title()
+    assert "mean ±" not in numeric.get_title()
+    assert list(numeric.texts) == []
+
+
+def test_many_lines_without_a_score_are_counted_past_twelve() -> None:
+    df = eps_table(["moons"], list(range(2, 17)))
+    df.loc[df["algorithm.min_samples"] > 2, "silhouette"] = np.nan
+    figure = dict(summary_figures(df, {"silhouette": True}))["summary/dbscan/silhouette_vs_eps.png"]
+    title = " ".join(figure.axes[0].get_title().split())
+    named = ", ".join(f"moons · min_samples={m}" for m in range(3, 15))
+    assert f"no defined silhouette: {named} and 2 more" in title
+
+
 def test_nothing_to_summarise_gives_no_figures() -> None:
     assert summary_figures(pd.DataFrame(), DIRECTIONS) == []
     assert summary_figures(grid_table(), {"not_a_score": True}) == []

@@ -53,6 +53,8 @@ BEST_LABEL = "best mean per dataset"
 MAX_LINES = 8
 # Categorical points of neighbouring lines are shifted apart by at most this much.
 MAX_DODGE = 0.3
+# Lines without a defined score named in the title, before "and N more".
+MAX_MISSING_NAMED = 12
 SUMMARY_FOLDER = "summary"
 MISSING_TEXT = "–"
 
@@ -456,19 +458,24 @@ def _notes(spec: _FigureSpec, lines: list[ScoreLine], most: int) -> list[str]:
     """The title's notes: what a point and its spread are, and the lines without a score."""
     drawn = [line for line in lines if line.has_points]
     counts = {int(n) for line in drawn for n in line.points["n_seeds"] if n > 0}
-    if counts == {most}:
-        seeds = f"mean over {most} seed{'s' if most != 1 else ''}"
+    if most == 1:
+        notes = ["one seed per point: no spread to show"]
     else:
-        seeds = f"mean over {min(counts)}–{most} seeds (n=… where fewer than {most})"
-    spread = "band" if spec.axis.numeric else "bars"
-    spread += ": mean ± std over seeds"
-    if 1 in counts:
-        spread += " (none where n=1)"
-    notes = [f"{seeds}; {spread}"]
+        if counts == {most}:
+            seeds = f"mean over {most} seeds"
+        else:
+            seeds = f"mean over {min(counts)}–{most} seeds (n=… where fewer than {most})"
+        spread = "band" if spec.axis.numeric else "bars"
+        spread += ": mean ± std over seeds"
+        if 1 in counts:
+            spread += " (none where n=1)"
+        notes = [f"{seeds}; {spread}"]
     missing = [line.label for line in lines if not line.has_points]
     if missing:
-        text = f"no defined {spec.score}: {', '.join(missing)}"
-        notes.extend(textwrap.wrap(text, width=90))
+        named = ", ".join(missing[:MAX_MISSING_NAMED])
+        if len(missing) > MAX_MISSING_NAMED:
+            named += f" and {len(missing) - MAX_MISSING_NAMED} more"
+        notes.extend(textwrap.wrap(f"no defined {spec.score}: {named}", width=90))
     return notes
 
 
