@@ -342,6 +342,7 @@ class _Invocation:
             parent_run_id=self.parent_id,
             param_union=union,
             stop_requested=lambda: stops.requested,
+            share_work=not self.options.force,
         )
 
         def started(trial: Trial) -> None:
@@ -380,6 +381,7 @@ class _Invocation:
             blocked_plugins=tuple(sorted({*options.blocked_plugins, *blocked_from_env()})),
             extra_plugins=extra,
             python_path=roots,
+            share_work=not options.force,
         )
 
     def _report(self, failures: list[PluginFailure], run_id: str | None = None) -> None:

@@ -56,6 +56,8 @@ class TrialContext:
         stop_requested: whether the user asked the invocation to stop (Ctrl-C, SIGTERM);
             a ``KeyboardInterrupt`` raised by a plugin without that is the trial's
             failure. Where nothing tracks the signals, every one is the user's.
+        share_work: whether a trial that another live invocation runs or has finished is
+            left to it (``False`` under ``--force``, which reruns everything).
     """
 
     tracker: Tracker
@@ -68,6 +70,7 @@ class TrialContext:
     param_union: tuple[str, ...]
     on_run_started: Callable[[Trial, str], None] | None = None
     stop_requested: Callable[[], bool] = lambda: True
+    share_work: bool = True
 
 
 def param_union(trials: Iterable[Trial]) -> tuple[str, ...]:
@@ -121,6 +124,13 @@ def run_trial(trial: Trial, context: TrialContext) -> TrialResult:
     }
     tracker = context.tracker
     run_id = tracker.start_run(trial.run_name, run_tags, parent_run_id=context.parent_run_id)
+    if context.share_work:
+        # Another live invocation of the same file may have claimed this trial meanwhile:
+        # the first claim runs it, and this run is withdrawn.
+        elsewhere = tracker.claimed_elsewhere(trial.hash, run_id)
+        if elsewhere is not None:
+            tracker.withdraw_run(run_id)
+            return TrialResult(trial, TrialStatus.SKIPPED, run_id=elsewhere)
     params = trial_params(trial)
     params = {key: params.get(key, NOT_APPLICABLE) for key in context.param_union}
     result = TrialResult(trial, TrialStatus.RUNNING, run_id=run_id)

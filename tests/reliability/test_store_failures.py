@@ -105,3 +105,53 @@ def test_a_server_that_dies_mid_grid_is_reported_not_waited_on(tmp_path):
         }
         assert len(finished) == N_TRIALS
         assert not [r for r in runs if r.info.status == "RUNNING"]
+
+
+SHARED_GRID = """\
+name: shared-work
+device: cpu
+seeds: [0, 1, 2]
+datasets:
+  - name: blobs
+    params: {n_samples: 8000, n_features: 8, centers: 4}
+algorithms:
+  - name: kmeans
+    params: {n_init: 2, max_iter: 50, tol: 0.0}
+    grid:
+      n_clusters: [2, 3, 4, 5]
+"""
+
+
+@pytest.mark.e2e
+def test_concurrent_invocations_of_one_file_run_each_trial_once(tmp_path):
+    (tmp_path / "grid.yaml").write_text(SHARED_GRID)
+    store = f"sqlite:///{tmp_path / 'server.db'}"
+    with started_mlflow_server(store, tmp_path, tmp_path / "server.log") as server:
+        server.wait_until_up(timeout_s=120)
+        command = run_command(server.url)
+        processes = [
+            subprocess.Popen(
+                command,
+                cwd=tmp_path,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                env=clean_env(),
+            )
+            for _ in range(4)
+        ]
+        outputs = [process.communicate(timeout=600) for process in processes]
+        for process, (_out, err) in zip(processes, outputs, strict=True):
+            assert process.returncode == 0, err
+        client = MlflowClient(tracking_uri=server.url)
+        experiments = [e for e in client.search_experiments() if e.name == "shared-work"]
+        assert len(experiments) == 1  # the creation race left one experiment
+        runs = client.search_runs([experiments[0].experiment_id], max_results=1000)
+    trials = [r for r in runs if r.data.tags.get("clusterlab.kind") == "trial"]
+    hashes = [r.data.tags["clusterlab.trial_hash"] for r in trials]
+    assert len(hashes) == 12 and len(set(hashes)) == 12  # each trial ran once
+    assert all(r.info.status == "FINISHED" for r in trials)
+    # the invocations overlapped and shared the grid (else this test shows nothing)
+    assert len({r.data.tags["mlflow.parentRunId"] for r in trials}) >= 2
+    parents = [r for r in runs if r.data.tags.get("clusterlab.kind") == "experiment"]
+    assert all(p.info.status == "FINISHED" for p in parents)

@@ -45,6 +45,7 @@ class TrialJob:
     blocked_plugins: tuple[str, ...] = ()
     extra_plugins: tuple[tuple[str, str], ...] = ()
     python_path: tuple[str, ...] = ()
+    share_work: bool = True
 
 
 @dataclass

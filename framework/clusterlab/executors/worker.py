@@ -90,6 +90,7 @@ def run_trial(
         parent_run_id=job.parent_run_id,
         param_union=job.param_union,
         on_run_started=on_run_started,
+        share_work=job.share_work,
     )
     return run_trial_here(trial, context)
 

@@ -16,6 +16,7 @@ import clusterlab.tracking.tags as tags_
 from clusterlab.errors import ExperimentError, TrackingError
 from clusterlab.tracking.failures import bound_http_waits
 from clusterlab.tracking.figures import lay_out_once
+from clusterlab.tracking.owner import owner_gone
 from clusterlab.tracking.retry import LockRetryingClient
 
 _MAX_PARAM_CHARS = 500
@@ -141,6 +142,33 @@ class _StoreQueries:
             query += f" and tags.`{tags_.TRIAL_HASH}` = '{trial_hash}'"
         return list(self._search(query))
 
+    def claimed_elsewhere(self, trial_hash: str, own_run_id: str) -> str | None:
+        """The run that makes ``own_run_id`` redundant, or ``None``: a FINISHED run of the
+        same trial, or one RUNNING under a live invocation that claimed it first (started
+        earlier; the smaller run id on a tie)."""
+        runs = list(self._search(f"tags.`{tags_.TRIAL_HASH}` = '{trial_hash}'"))
+        mine = next((r for r in runs if r.info.run_id == own_run_id), None)
+        if mine is None:
+            return None
+        claim = (mine.info.start_time, own_run_id)
+        for run in runs:
+            if run.info.run_id == own_run_id:
+                continue
+            if run.info.status == "FINISHED":
+                return run.info.run_id
+            earlier = (run.info.start_time, run.info.run_id) < claim
+            if run.info.status == "RUNNING" and earlier and self._parent_alive(run):
+                return run.info.run_id
+        return None
+
+    def _parent_alive(self, run: Any) -> bool:
+        """Whether a trial run's parent is RUNNING under a process that may still live."""
+        parent_id = run.data.tags.get(tags_.PARENT)
+        if not parent_id:
+            return False
+        parent = self.client.get_run(parent_id)
+        return parent.info.status == "RUNNING" and owner_gone(parent.data.tags) is None
+
     def running_parents(self) -> list[Any]:
         """The experiment's parent runs still RUNNING, however many."""
         query = f"tags.`{tags_.KIND}` = '{tags_.KIND_EXPERIMENT}' and attributes.status = 'RUNNING'"
@@ -216,11 +244,19 @@ class Tracker(_StoreQueries):
                 self.client = _client(uri)
                 experiment = self.client.get_experiment_by_name(experiment_name)
                 if experiment is None:
-                    self.experiment_id = self.client.create_experiment(
-                        experiment_name,
-                        artifact_location=artifact_location,
-                        tags={tags_.EXPERIMENT_KIND: tags_.EXPERIMENT_KIND_VALUE},
-                    )
+                    try:
+                        self.experiment_id = self.client.create_experiment(
+                            experiment_name,
+                            artifact_location=artifact_location,
+                            tags={tags_.EXPERIMENT_KIND: tags_.EXPERIMENT_KIND_VALUE},
+                        )
+                    except Exception:
+                        # Another invocation created it since the lookup (a server does
+                        # not serialise the two): use that one.
+                        experiment = self.client.get_experiment_by_name(experiment_name)
+                        if experiment is None:
+                            raise
+                        self.experiment_id = experiment.experiment_id
                 else:
                     if experiment.lifecycle_stage == "deleted":
                         self.client.restore_experiment(experiment.experiment_id)
@@ -344,6 +380,12 @@ class Tracker(_StoreQueries):
             self.client.log_artifact(run_id, str(local_path), folder)
         else:
             repo.log_artifact(str(local_path), folder)
+
+    def withdraw_run(self, run_id: str) -> None:
+        """Delete a run this tracker started that turned out not to be needed."""
+        self.client.delete_run(run_id)
+        self._artifact_uris.pop(run_id, None)
+        self._artifact_repos.pop(run_id, None)
 
     def end_run(self, run_id: str, status: str) -> None:
         """Mark a run FINISHED, FAILED or KILLED."""
