@@ -6,7 +6,7 @@ import math
 import sys
 from collections.abc import Iterator
 from fractions import Fraction
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
     AfterValidator,
@@ -22,8 +22,9 @@ from clusterlab.device import DEVICE_PATTERN
 AXIS_FORMS = ("range", "linspace", "values")
 #: The formats figures can be saved as (``plots: {format: ...}``); the artifact's
 #: extension is the format.
-IMAGE_FORMATS = ("png", "svg", "pdf")
-DEFAULT_IMAGE_FORMAT = "png"
+ImageFormat = Literal["png", "svg", "pdf"]
+IMAGE_FORMATS: tuple[ImageFormat, ...] = get_args(ImageFormat)
+DEFAULT_IMAGE_FORMAT: ImageFormat = "png"
 DEFAULT_DPI = 100
 
 
@@ -264,12 +265,13 @@ class Plots(_Strict):
 
     Written as a list of names (``plots: [scatter]``), or as a mapping that also sets
     the image format and resolution of all figures, the trials' plots and the parent
-    run's summary figures alike: ``plots: {names: [scatter], format: svg, dpi: 150}``.
+    run's summary figures alike: ``plots: {names: [scatter], format: svg, dpi: 150}``
+    (``format`` one of :data:`IMAGE_FORMATS`, ``dpi`` a whole number from 10 to 1200).
     Iterating over it gives the names, as over the list it used to be.
     """
 
     names: list[str] = Field(default_factory=list)
-    format: str = DEFAULT_IMAGE_FORMAT
+    format: ImageFormat = DEFAULT_IMAGE_FORMAT
     # Strict, so that ``dpi: true`` is an error rather than a resolution of 1.
     dpi: int = Field(default=DEFAULT_DPI, ge=10, le=1200, strict=True)
 
@@ -282,14 +284,15 @@ class Plots(_Strict):
 
     @field_validator("format", mode="before")
     @classmethod
-    def _format(cls, value: Any) -> str:
+    def _format(cls, value: Any) -> Any:
+        # Case does not matter in the file (SVG, Pdf); the message lists what does.
         text = value.strip().lower() if isinstance(value, str) else value
         if text not in IMAGE_FORMATS:
             raise ValueError(
                 f"unknown image format {value!r}: use {', '.join(IMAGE_FORMATS)} "
                 f"(the default is {DEFAULT_IMAGE_FORMAT})"
             )
-        return str(text)
+        return text
 
     def __iter__(self) -> Iterator[str]:  # type: ignore[override]
         """The plot names, in the file's order."""
