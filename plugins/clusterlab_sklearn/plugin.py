@@ -2,12 +2,14 @@
 
 Each class is wrapped by a thin subclass that keeps its ``__init__`` (so its parameters
 are read from scikit-learn's own signature), moves torch tensors to numpy on the CPU
-before scikit-learn sees them, and gives mixtures a ``labels_`` from ``predict``.
+before scikit-learn sees them, gives mixtures a ``labels_`` from ``predict``, and refuses
+the parameter values an experiment file must not give (see :func:`file_value_problem`).
 """
 
 from __future__ import annotations
 
 import inspect
+import numbers
 from typing import Any
 
 from clusterlab import hookimpl
@@ -30,6 +32,14 @@ _DATA_METHODS = (
 )
 
 _wrappers: dict[str, type] = {}
+
+# What an experiment file may give a scikit-learn parameter, at any depth of a list.
+_PLAIN_SCALARS = (bool, int, float, str, type(None))
+
+# Why a free string is refused, for the parameters whose string is a path.
+_PATH_REASONS = {
+    "memory": "a joblib cache folder, whose files joblib unpickles: loading them can run code",
+}
 
 
 def to_numpy(X: Any) -> Any:
@@ -75,6 +85,99 @@ def sample_clusterers() -> dict[str, type]:
     return found
 
 
+def file_value_problem(cls: type, name: str, value: Any) -> str | None:
+    """Why ``value`` may not be given to parameter ``name`` of scikit-learn's ``cls`` from
+    an experiment file, or ``None`` where it may.
+
+    An experiment file gives plain data only: numbers, booleans, None, strings and lists
+    of those. Of what scikit-learn's ``_parameter_constraints`` accept, a file keeps the
+    plain constraints (intervals, named options such as ``StrOptions``, booleans, None,
+    number types) and refuses a value that only a constraint able to run code or read
+    files accepts: any string (a path, such as ``memory``'s cache folder), a callable, an
+    object with given methods, any other class. An array is refused where the parameter
+    also takes a callable or an object (``connectivity``, ``init``), and kept elsewhere
+    (``means_init``). A value no constraint accepts is left to the constraint check,
+    which says what is allowed.
+    """
+    if not _is_plain(value):
+        noun = "mapping" if isinstance(value, dict) else type(value).__name__
+        return (
+            "an experiment file gives scikit-learn numbers, booleans, null, strings and "
+            f"lists of those, not {_a(noun)}"
+        )
+    constraints = getattr(cls, "_parameter_constraints", {}).get(name)
+    if not isinstance(constraints, list):
+        return None
+    from sklearn.utils._param_validation import make_constraint
+
+    kinds = [_constraint_kind(constraint) for constraint in constraints]
+    accepted = {
+        kind
+        for constraint, kind in zip(constraints, kinds, strict=True)
+        if make_constraint(constraint).is_satisfied_by(value)
+    }
+    if not accepted or "plain" in accepted:
+        return None
+    takes_code = bool(set(kinds) - {"plain", "array"})
+    if accepted == {"array"} and not takes_code:
+        return None
+    allowed = _plain_allowed(constraints, kinds)
+    if "path" in accepted:
+        what = _PATH_REASONS.get(name, "a path, or a name it looks up")
+        return f"scikit-learn reads any string here as {what}; a file may set it to {allowed}"
+    if accepted == {"array"}:
+        return (
+            f"'{name}' also takes a callable or an object, so a file gives it only {allowed}, "
+            "not an array"
+        )
+    return f"'{name}' takes any object here; a file may set it to {allowed}"
+
+
+def _is_plain(value: Any) -> bool:
+    if isinstance(value, list | tuple):
+        return all(_is_plain(item) for item in value)
+    return isinstance(value, _PLAIN_SCALARS)
+
+
+def _a(noun: str) -> str:
+    return f"an {noun}" if noun[:1] in "aeiou" else f"a {noun}"
+
+
+def _constraint_kind(constraint: Any) -> str:
+    """``plain`` (data that runs nothing), ``array``, ``path`` (any string) or ``code`` (a
+    callable, an object, any other class) for one entry of a constraints list."""
+    from sklearn.utils._param_validation import Hidden, Interval, Options
+
+    if isinstance(constraint, Hidden):
+        return _constraint_kind(constraint.constraint)
+    if constraint is None or isinstance(constraint, Interval | Options):
+        return "plain"
+    if isinstance(constraint, str):
+        if constraint in ("boolean", "verbose", "nan", "random_state"):
+            return "plain"
+        return "array" if constraint == "array-like" else "code"
+    if isinstance(constraint, type):
+        if issubclass(constraint, str):
+            return "path"
+        return "plain" if issubclass(constraint, numbers.Number) else "code"
+    return "code"
+
+
+def _plain_allowed(constraints: list[Any], kinds: list[str]) -> str:
+    """The plain constraints in words: what a file may still set the parameter to."""
+    from sklearn.utils._param_validation import make_constraint
+
+    built = [
+        make_constraint(constraint)
+        for constraint, kind in zip(constraints, kinds, strict=True)
+        if kind == "plain"
+    ]
+    shown = [str(constraint) for constraint in built if not constraint.hidden]
+    if not shown:
+        return "nothing: leave it at its default"
+    return shown[0] if len(shown) == 1 else f"{', '.join(shown[:-1])} or {shown[-1]}"
+
+
 def _wrap_data_method(base: type, method_name: str) -> Any:
     original = getattr(base, method_name)
 
@@ -118,6 +221,10 @@ def wrap(cls: type) -> type:
         self.labels_ = labels
         return labels
 
+    def clusterlab_value_problem(name: str, value: Any) -> str | None:
+        # Read by clusterlab's checks before any trial: see file_value_problem.
+        return file_value_problem(cls, name, value)
+
     fit.__doc__ = cls.fit.__doc__
     fit_predict.__doc__ = cls.fit_predict.__doc__
     namespace: dict[str, Any] = {
@@ -126,6 +233,7 @@ def wrap(cls: type) -> type:
         "__doc__": cls.__doc__,
         "fit": fit,
         "fit_predict": fit_predict,
+        "clusterlab_value_problem": staticmethod(clusterlab_value_problem),
     }
     for method_name in _DATA_METHODS:
         if hasattr(cls, method_name):
