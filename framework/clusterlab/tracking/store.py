@@ -18,8 +18,13 @@ from clusterlab.tracking.failures import bound_http_waits
 from clusterlab.tracking.figures import lay_out_once
 from clusterlab.tracking.owner import owner_gone
 from clusterlab.tracking.retry import LockRetryingClient
+from clusterlab.tracking.uri import default_artifact_root, require_existing_store
 
 _MAX_PARAM_CHARS = 500
+# Column ids of MLflow's runs table (its ag-grid), and roughly how wide its characters are.
+_RUN_NAME_COLUMN = "attributes.`Run Name`"
+_FIXED_COLUMNS = [_RUN_NAME_COLUMN, "runDateAndNestInfo", "duration"]
+_CHAR_PX = 7
 # Runs a search returns per page; MLflow's stores refuse more than a few thousand.
 _PAGE_SIZE = 1000
 
@@ -207,12 +212,113 @@ class _StoreQueries:
             return {}
         return json.loads(parent.data.tags[tags_.DIRECTIONS])
 
+    def swept_params(self) -> list[str]:
+        """The ``algorithm.*`` and ``dataset.*`` params whose value varies among the
+        finished trials of one dataset and algorithm (the grid's swept axes), the
+        algorithm's first."""
+        values: dict[tuple[str, str, str], set[str]] = {}
+        for run in self.finished_trials().values():
+            params = run.data.params
+            entry = (params.get("dataset", ""), params.get("algorithm", ""))
+            for key, value in params.items():
+                if key.startswith(("algorithm.", "dataset.")):
+                    values.setdefault((*entry, key), set()).add(value)
+        swept = {key for (_, _, key), seen in values.items() if len(seen) > 1}
+        return sorted(swept, key=lambda key: (not key.startswith("algorithm."), key))
+
+    def mark_model_training(self) -> None:
+        """Tag the experiment as model training where it has no kind yet, so that MLflow
+        3's UI opens it on its runs table instead of its GenAI pages."""
+        experiment = self.client.get_experiment(self.experiment_id)
+        if tags_.EXPERIMENT_KIND not in experiment.tags:
+            self.client.set_experiment_tag(
+                self.experiment_id, tags_.EXPERIMENT_KIND, tags_.EXPERIMENT_KIND_VALUE
+            )
+
+    def save_runs_view(self) -> str:
+        """Save the experiment's runs table as clusterlab shows it, as the saved view
+        ``clusterlab`` of MLflow's UI (an experiment tag, replaced each time): the swept
+        params and the scores as columns, the runs grouped by invocation. Returns the
+        view's key, for :func:`~clusterlab.tracking.uri.runs_table_url`."""
+        names = [run.info.run_name or "" for run in self.finished_trials().values()]
+        parent = self.latest_parent()
+        invocations = [parent.info.run_name or ""] if parent else []
+        state = runs_view_state(self.swept_params(), list(self.directions()), names, invocations)
+        now = int(time.time() * 1000)
+        # The envelope of the UI's own saved views: a name, times, and the state as text.
+        view = {"name": "clusterlab", "createdAt": now, "updatedAt": now}
+        view["state"] = json.dumps(state)
+        key = tags_.RUNS_VIEW_KEY
+        self.client.set_experiment_tag(
+            self.experiment_id, tags_.SAVED_VIEW_PREFIX + key, json.dumps(view)
+        )
+        return key
+
+
+def runs_view_state(
+    params: list[str], scores: list[str], run_names: list[str], invocations: list[str]
+) -> dict[str, Any]:
+    """The state of MLflow's runs table (as its saved views hold it) that shows ``params``
+    then ``scores`` as columns, wide enough for their names, for the longest of
+    ``run_names`` and for the group rows of ``invocations`` (the runs are grouped by the
+    invocation they belong to)."""
+    columns = [f"params.`{name}`" for name in params] + [f"metrics.`{name}`" for name in scores]
+    # A group row reads "Group: <name>" beside a count of its runs.
+    longest = max([*map(len, run_names), *(len(name) + 12 for name in invocations)], default=0)
+    widths = {_RUN_NAME_COLUMN: min(max(190, 60 + _CHAR_PX * longest), 420)}
+    widths.update(
+        {
+            column: min(max(110, 40 + _CHAR_PX * len(name)), 240)
+            for column, name in zip(columns, [*params, *scores], strict=True)
+        }
+    )
+    return {
+        "selectedColumns": columns,
+        # Widths apply only to the columns that an order names.
+        "columnOrder": [*_FIXED_COLUMNS, *columns],
+        "columnWidths": widths,
+        "groupBy": {
+            "aggregateFunction": "average",
+            "groupByKeys": [{"mode": "tag", "groupByData": tags_.INVOCATION}],
+        },
+    }
+
+
+def latest_experiment_name(uri: str) -> str | None:
+    """The experiment of the store's latest clusterlab invocation; else its only
+    experiment besides MLflow's ``Default``; else ``None``."""
+    require_existing_store(uri)
+    try:
+        client = _client(uri)
+        experiments = {e.experiment_id: e.name for e in client.search_experiments()}
+        latest = (
+            client.search_runs(
+                list(experiments),
+                filter_string=f"tags.`{tags_.KIND}` = '{tags_.KIND_EXPERIMENT}'",
+                order_by=["attributes.start_time DESC"],
+                max_results=1,
+            )
+            if experiments
+            else []
+        )
+    except TrackingError:
+        raise
+    except Exception as exc:
+        raise _unusable(uri, exc) from None
+    if latest:
+        return experiments.get(latest[0].info.experiment_id)
+    others = [name for name in experiments.values() if name != "Default"]
+    return others[0] if len(others) == 1 else None
+
 
 class ReadOnlyStore(_StoreQueries):
-    """An experiment that must already exist in a store, opened only to read it."""
+    """An experiment that must already exist in a store, opened to read it (and, for
+    ``clusterlab ui``, to save how its runs table shows); a local store that does not
+    exist is refused rather than created."""
 
     def __init__(self, uri: str, experiment_name: str) -> None:
         self.uri = uri
+        require_existing_store(uri)
         try:
             self.client = _client(uri)
             experiment = self.client.get_experiment_by_name(experiment_name)
@@ -229,6 +335,23 @@ class ReadOnlyStore(_StoreQueries):
         self.experiment_id = experiment.experiment_id
 
 
+def _create_experiment(client: Any, uri: str, name: str, artifact_location: str | None) -> str:
+    """Create experiment ``name``, tagged as model training, and return its id; its
+    artifacts go to ``artifact_location`` where one is given, else beside a local sqlite
+    store's file (``mlruns/<experiment id>``), else where the store's default puts them."""
+    kind = {tags_.EXPERIMENT_KIND: tags_.EXPERIMENT_KIND_VALUE}
+    root = None if artifact_location else default_artifact_root(uri)
+    if root is None:
+        return client.create_experiment(name, artifact_location=artifact_location, tags=kind)
+    from mlflow.entities import ExperimentTag
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+    # The default folder is named after the experiment's id, known only once it exists: a
+    # store whose default root is that folder creates it (sharing the client's engine).
+    store = SqlAlchemyStore(uri, root)
+    return store.create_experiment(name, None, [ExperimentTag(k, v) for k, v in kind.items()])
+
+
 class Tracker(_StoreQueries):
     """Writes one experiment invocation to an MLflow store (creating the experiment where
     it is new), and asks it what is already there."""
@@ -239,16 +362,16 @@ class Tracker(_StoreQueries):
         # run up in the store again before its first artifact.
         self._artifact_uris: dict[str, str] = {}
         self._artifact_repos: dict[str, Any] = {}
+        # Parent run id → its name, the invocation tag of its children.
+        self._invocations: dict[str, str] = {}
         try:
             with _store_lock(uri):
                 self.client = _client(uri)
                 experiment = self.client.get_experiment_by_name(experiment_name)
                 if experiment is None:
                     try:
-                        self.experiment_id = self.client.create_experiment(
-                            experiment_name,
-                            artifact_location=artifact_location,
-                            tags={tags_.EXPERIMENT_KIND: tags_.EXPERIMENT_KIND_VALUE},
+                        self.experiment_id = _create_experiment(
+                            self.client, uri, experiment_name, artifact_location
                         )
                     except Exception:
                         # Another invocation created it since the lookup (a server does
@@ -261,6 +384,8 @@ class Tracker(_StoreQueries):
                     if experiment.lifecycle_stage == "deleted":
                         self.client.restore_experiment(experiment.experiment_id)
                     self.experiment_id = experiment.experiment_id
+                    if tags_.EXPERIMENT_KIND not in experiment.tags:
+                        self.mark_model_training()
         except TrackingError:
             raise
         except Exception as exc:
@@ -280,9 +405,21 @@ class Tracker(_StoreQueries):
         tags = dict(tags)
         if parent_run_id:
             tags[tags_.PARENT] = parent_run_id
+        invocation = self._invocation(parent_run_id) if parent_run_id else run_name
+        tags.setdefault(tags_.INVOCATION, invocation)
         run = self.client.create_run(self.experiment_id, run_name=run_name, tags=tags)
         self._artifact_uris[run.info.run_id] = run.info.artifact_uri
+        if not parent_run_id:
+            self._invocations[run.info.run_id] = run_name
         return run.info.run_id
+
+    def _invocation(self, parent_run_id: str) -> str:
+        """The name of parent run ``parent_run_id``, asked of the store once where another
+        process started it (a worker's tracker)."""
+        if parent_run_id not in self._invocations:
+            name = self.client.get_run(parent_run_id).info.run_name or parent_run_id
+            self._invocations[parent_run_id] = name
+        return self._invocations[parent_run_id]
 
     def log(
         self,

@@ -5,15 +5,25 @@ from __future__ import annotations
 # MLflow's own tags.
 PARENT = "mlflow.parentRunId"
 NOTE = "mlflow.note.content"
-#: Without it MLflow 3's UI opens a new experiment in its GenAI view.
+#: Without it MLflow 3's UI opens a new experiment in its GenAI view. Later 3.x releases
+#: (3.17 among them) go by the page's workflow selector instead: ``workflowType`` in the
+#: URL, else the browser's last choice; ``clusterlab ui`` links with both set.
 EXPERIMENT_KIND = "mlflow.experimentKind"
 EXPERIMENT_KIND_VALUE = "custom_model_development"
+#: ``mlflow.sharedViewState.<key>``: a saved view of the experiment's runs table, opened by
+#: the UI's ``viewStateShareKey=<key>`` link and listed under its Views.
+SAVED_VIEW_PREFIX = "mlflow.sharedViewState."
+#: The key of the saved view that ``clusterlab ui`` writes and links to.
+RUNS_VIEW_KEY = "clusterlab"
 
 # On every run clusterlab starts.
 KIND = "clusterlab.kind"  # "experiment" (the parent) or "trial" (a child)
 KIND_EXPERIMENT = "experiment"
 KIND_TRIAL = "trial"
 VERSION = "clusterlab.version"
+#: The name of the invocation's parent run (on the parent, its own): the runs table groups
+#: by it, so each invocation's trials sit under it.
+INVOCATION = "clusterlab.invocation"
 
 # On the parent run.
 N_TRIALS = "clusterlab.n_trials"
