@@ -245,6 +245,10 @@ class _FigureSpec:
     axis: _Axis
 
     @property
+    def heading(self) -> str:
+        return f"{self.algorithm}: {self.score} against {short_name(self.param)}"
+
+    @property
     def ylabel(self) -> str:
         return f"{self.score} ({'higher' if self.greater_is_better else 'lower'} is better)"
 
@@ -267,30 +271,34 @@ def _score_figure(spec: _FigureSpec, lines: list[ScoreLine], colours: Mapping[st
     nrows = math.ceil(len(panels) / ncols)
     size = (6.4, 4.8) if len(panels) == 1 else (4.4 * ncols, 3.6 * nrows + 1.0)
     figure = Figure(figsize=size, dpi=100, layout="constrained")
-    grid = figure.subplots(nrows, ncols, sharex=True, squeeze=False)
+    grid = list(figure.subplots(nrows, ncols, sharex=True, squeeze=False).flat)
+    used = grid[: len(panels)]
+    for axes in grid[len(panels) :]:
+        axes.set_visible(False)
     styles = _styles(lines, colours, spec.axis.numeric)
     most = max(int(line.points["n_seeds"].max()) for line in lines if line.has_points)
-    for axes, (title, members) in zip(grid.flat, panels, strict=False):
+    for axes, (title, members) in zip(used, panels, strict=True):
         _draw_panel(axes, spec, members, styles, most)
         if title:
             axes.set_title(title, fontsize=9)
-    for axes in list(grid.flat)[len(panels) :]:
-        axes.set_visible(False)
-    _mark_best(grid.flat[: len(panels)], panels, styles, spec.greater_is_better)
-    for axes, _ in zip(grid.flat, panels, strict=False):
-        _legend(axes, single=len(panels) == 1)
-    heading = f"{spec.algorithm}: {spec.score} against {short_name(spec.param)}"
-    text = "\n".join([heading, *_notes(spec, lines, most)])
-    if len(panels) == 1:
-        axes = grid.flat[0]
-        axes.set_xlabel(short_name(spec.param))
-        axes.set_ylabel(spec.ylabel)
-        axes.set_title(text, fontsize=10)
-    else:
-        figure.supxlabel(short_name(spec.param))
-        figure.supylabel(spec.ylabel)
-        figure.suptitle(text, fontsize=10)
+    _mark_best(used, panels, styles, spec.greater_is_better)
+    for axes in used:
+        _legend(axes, single=len(used) == 1)
+    _label(figure, used, spec, "\n".join([spec.heading, *_notes(spec, lines, most)]))
     return figure
+
+
+def _label(figure: Figure, used: Sequence[Axes], spec: _FigureSpec, title: str) -> None:
+    """Axis labels and the title on the one axes, or on the figure over its subplots."""
+    xlabel = short_name(spec.param)
+    if len(used) == 1:
+        used[0].set_xlabel(xlabel)
+        used[0].set_ylabel(spec.ylabel)
+        used[0].set_title(title, fontsize=10)
+    else:
+        figure.supxlabel(xlabel)
+        figure.supylabel(spec.ylabel)
+        figure.suptitle(title, fontsize=10)
 
 
 def _panels(lines: list[ScoreLine]) -> list[tuple[str, list[ScoreLine]]]:
