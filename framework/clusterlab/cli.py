@@ -86,10 +86,17 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--sort", help="sort by this score")
     report.add_argument("--format", choices=["table", "csv", "json", "markdown"], default="table")
 
-    ui = commands.add_parser("ui", help="open the MLflow UI on the store experiments use")
+    ui = commands.add_parser("ui", help="open the MLflow UI on an experiment's runs table")
+    ui.add_argument(
+        "experiment",
+        nargs="?",
+        help="the experiment's name or file (default: the store's latest experiment)",
+    )
     ui.add_argument("--tracking-uri", help="MLflow tracking URI")
     ui.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     ui.add_argument("--port", type=int, default=5000)
+    ui.add_argument("--workers", type=int, default=1, help="server processes (default 1)")
+    ui.add_argument("--no-browser", action="store_true", help="print the link, open no browser")
     return parser
 
 
@@ -304,18 +311,119 @@ def _show_registration(args: argparse.Namespace, rows: list[dict[str, Any]], reg
 
 
 def cmd_ui(args: argparse.Namespace) -> int:
-    """Start the MLflow UI on the store that ``run`` uses."""
-    import shutil
+    """Start the MLflow UI on the store that ``run`` uses (a tracking server is its own
+    UI) and print the link to the experiment's runs table, with the swept params and the
+    scores as columns; a browser opens on it unless ``--no-browser``."""
+    from clusterlab.tracking.uri import ui_address
 
+    name, uri = _ui_experiment(args)
+    served = uri.startswith(("http://", "https://"))
+    address = uri.rstrip("/") if served else ui_address(args.host, args.port)
+    link = _runs_table_link(uri, name, address)
+    print(f"MLflow UI for {uri}{'' if served else ' (Ctrl-C stops it)'}:\n  {link}", flush=True)
+    if served:
+        _open_browser(args, link)
+        return 0
+    return _serve_ui(args, uri, address, link)
+
+
+def _ui_experiment(args: argparse.Namespace) -> tuple[str | None, str]:
+    """The experiment ``ui`` shows (``None`` for none yet) and its store: those of the
+    file or the name given, else the store's latest experiment."""
+    if args.experiment:
+        from clusterlab.report import _experiment_and_uri
+
+        return _experiment_and_uri(args)
     from clusterlab.tracking import resolve_tracking_uri
+    from clusterlab.tracking.store import latest_experiment_name
 
     uri = resolve_tracking_uri(args.tracking_uri)
-    mlflow = shutil.which("mlflow") or "mlflow"
-    command = [mlflow, "ui", "--backend-store-uri", uri, "--host", args.host]
-    command += ["--port", str(args.port)]
-    print(f"MLflow UI for {uri} at http://{args.host}:{args.port} (Ctrl-C stops it)")
-    os.execvp(command[0], command)
-    return 0
+    return latest_experiment_name(uri), uri
+
+
+def _runs_table_link(uri: str, name: str | None, address: str) -> str:
+    """The link to experiment ``name``'s runs table through clusterlab's saved view, or to
+    the list of experiments where there is none yet."""
+    from clusterlab.tracking.store import ReadOnlyStore
+    from clusterlab.tracking.uri import require_existing_store, runs_table_url
+
+    if name is None:
+        require_existing_store(uri)
+        print(f"no clusterlab experiment in {uri} yet: the link opens the list of experiments")
+        return address
+    store = ReadOnlyStore(uri, name)
+    try:
+        store.mark_model_training()
+        key: str | None = store.save_runs_view()
+    except Exception as exc:
+        # The link still opens the runs table, as the browser last left it.
+        print(f"could not save clusterlab's view of the runs table: {exc}", file=sys.stderr)
+        key = None
+    return runs_table_url(address, store.experiment_id, key)
+
+
+def _serve_ui(args: argparse.Namespace, uri: str, address: str, link: str) -> int:
+    """Run ``mlflow ui`` on ``uri`` until it stops or this command is interrupted; the
+    browser opens on ``link`` once the server answers."""
+    import subprocess
+
+    from clusterlab.tracking.uri import default_artifact_root
+
+    command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri]
+    command += ["--host", args.host, "--port", str(args.port), "--workers", str(args.workers)]
+    root = default_artifact_root(uri)
+    if root:
+        # Experiments made in the UI keep their artifacts beside the store, as ``run``'s do.
+        command += ["--default-artifact-root", root]
+    # The server's background jobs serve MLflow's GenAI pages, which clusterlab never uses.
+    env = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", **os.environ}
+    # Its own process group, so that its workers stop with it however this command ends
+    # (Ctrl-C in a terminal reaches only this command's group).
+    server = subprocess.Popen(command, env=env, process_group=0)
+    try:
+        if _wait_until_up(server, address):
+            _open_browser(args, link)
+        return server.wait()
+    finally:
+        _stop_server(server)
+
+
+def _wait_until_up(server: Any, address: str, timeout_s: float = 120.0) -> bool:
+    """Whether the server at ``address`` answers its health check within ``timeout_s``
+    (``False`` once it has exited)."""
+    import time
+    import urllib.request
+
+    deadline = time.monotonic() + timeout_s
+    while server.poll() is None and time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{address}/health", timeout=2):
+                return True
+        except OSError:
+            time.sleep(0.5)
+    return False
+
+
+def _open_browser(args: argparse.Namespace, link: str) -> None:
+    if not args.no_browser:
+        import webbrowser
+
+        webbrowser.open(link)
+
+
+def _stop_server(server: Any) -> None:
+    """Stop the server's whole process group: terminated, then killed if it lingers."""
+    import contextlib
+    import subprocess
+
+    for stop, wait_s in ((signal.SIGTERM, 15.0), (signal.SIGKILL, 15.0)):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(server.pid, stop)
+        try:
+            server.wait(timeout=wait_s)
+            return
+        except subprocess.TimeoutExpired:
+            continue
 
 
 def cmd_report(args: argparse.Namespace) -> int:
