@@ -67,7 +67,7 @@ def scatter(trial: TrialView) -> Figure | None:
     if n == 0 or d == 0 or len(labels) != n:
         return None
     truth = as_numpy(trial.y_true)
-    truth = None if truth is None or truth.size != n else truth.ravel()
+    truth = None if truth is None or truth.size != n else as_classes(truth.ravel())
     keep = subsample(n, MAX_POINTS, trial.seed)
     shown_X = X if keep is None else X[keep]
     centres = as_numpy(getattr(trial.estimator, "cluster_centers_", None))
@@ -131,6 +131,16 @@ class _Panel:
         return " · ".join(parts)
 
 
+def as_classes(truth: np.ndarray) -> np.ndarray:
+    """Ground-truth labels as whole numbers: integers as they are, other labels (text,
+    say) numbered in sorted order."""
+    if truth.dtype.kind in "iub":
+        return truth.astype(np.int64)
+    if truth.dtype.kind == "f" and np.isfinite(truth).all() and (truth == np.round(truth)).all():
+        return truth.astype(np.int64)
+    return np.unique(truth, return_inverse=True)[1].astype(np.int64).ravel()
+
+
 def matched_colours(truth: np.ndarray, found: np.ndarray) -> dict[int, str]:
     """A colour per true class: that of the found cluster sharing most of its points.
 
@@ -142,6 +152,8 @@ def matched_colours(truth: np.ndarray, found: np.ndarray) -> dict[int, str]:
 
     classes, class_of = np.unique(truth, return_inverse=True)
     clusters, cluster_of = np.unique(found, return_inverse=True)
+    if min(len(classes), len(clusters)) > SEPARATE_MAX_LABELS:
+        return {}  # colours no eye could pair up; each class keeps its own
     overlap = np.zeros((len(classes), len(clusters)))
     np.add.at(overlap, (class_of, cluster_of), 1)
     # Noise is grey on both sides and never paired.

@@ -29,7 +29,13 @@ from clusterlab_plots._data import subsample
 from clusterlab_plots._style import NOISE_COLOR, PALETTE, label_color
 from clusterlab_plots.dendrogram import dendrogram
 from clusterlab_plots.k_distance import k_distance
-from clusterlab_plots.scatter import MAX_POINTS, TRIAL_FACTS, main_score, matched_colours, scatter
+from clusterlab_plots.scatter import (
+    MAX_POINTS,
+    TRIAL_FACTS,
+    main_score,
+    matched_colours,
+    scatter,
+)
 from clusterlab_plots.silhouette_diagram import silhouette_diagram
 
 
@@ -201,6 +207,16 @@ def test_true_classes_without_a_cluster_get_colours_of_their_own() -> None:
     assert colours[0] == label_color(5) and colours[1] == label_color(7)
     # Class 2 was found as noise only: neither grey nor a colour a cluster has.
     assert colours[2] not in {label_color(5), label_color(7), NOISE_COLOR}
+
+
+def test_text_ground_truth_is_numbered_in_sorted_order(blobs: np.ndarray) -> None:
+    names = np.array(["setosa", "virginica", "setosa", "versicolor"] * 75)
+    labels = np.zeros(len(blobs), dtype=int)
+    figure = scatter(make_trial(blobs, labels, y_true=names))
+    truth = {c.get_label(): c for c in figure.axes[1].collections}
+    codes = {name: code for code, name in enumerate(sorted(set(names)))}
+    for name, code in codes.items():
+        np.testing.assert_allclose(truth[f"class {code}"].get_offsets(), blobs[names == name])
 
 
 def test_scatter_without_matching_ground_truth_keeps_one_axes(blobs: np.ndarray) -> None:
