@@ -79,12 +79,28 @@ def _parser() -> argparse.ArgumentParser:
     plugins.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
     report = commands.add_parser(
-        "report", help="print the best trials of an experiment, read from MLflow"
+        "report", help="print each setting's scores over seeds (n, mean, std, 95%% CI), from MLflow"
     )
     report.add_argument("experiment", help="the experiment's name (or an experiment file)")
     report.add_argument("--tracking-uri", help="MLflow tracking URI")
-    report.add_argument("--sort", help="sort by this score")
-    report.add_argument("--format", choices=["table", "csv", "json", "markdown"], default="table")
+    report.add_argument(
+        "--by",
+        "--sort",
+        metavar="SCORE",
+        help="only this score, best first per dataset; the score --pivot shows",
+    )
+    shown = report.add_mutually_exclusive_group()
+    shown.add_argument(
+        "--all", action="store_true", help="every setting, not the best per algorithm"
+    )
+    shown.add_argument(
+        "--pivot", action="store_true", help="algorithms x datasets, cells 'mean ± std (n)'"
+    )
+    report.add_argument(
+        "--format",
+        choices=["table", "csv", "json", "markdown", "html", "latex"],
+        default="table",
+    )
 
     ui = commands.add_parser("ui", help="open the MLflow UI on an experiment's runs table")
     ui.add_argument(

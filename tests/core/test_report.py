@@ -29,11 +29,11 @@ def test_report_json_matches_the_best_mean_per_setting(store, capsys):
                 trial.scores["toy_silhouette"]
             )
     best_k = max(by_k, key=lambda k: np.mean(by_k[k]))
-    assert silhouette[0]["score"] == pytest.approx(np.mean(by_k[best_k]))
+    assert silhouette[0]["mean"] == pytest.approx(np.mean(by_k[best_k]))
     assert silhouette[0]["setting"] == f"algorithm.n_clusters={best_k}"
     # fit time is a score where smaller is better
     fit = [r for r in rows if r["metric"] == "fit_time_s" and r["algorithm"] == "toy_kmeans"]
-    assert fit and fit[0]["score"] > 0
+    assert fit and fit[0]["mean"] > 0
 
 
 def test_report_sort_and_formats(store, capsys):
@@ -55,8 +55,8 @@ def test_report_sort_and_formats(store, capsys):
         == 0
     )
     lines = capsys.readouterr().out.strip().splitlines()
-    assert lines[0].startswith("dataset,algorithm,metric,score")
-    scores = [float(line.split(",")[3]) for line in lines[1:]]
+    assert lines[0].startswith("dataset,algorithm,metric,greater_is_better,setting,n,mean")
+    scores = [float(line.split(",")[6]) for line in lines[1:]]
     assert scores == sorted(scores, reverse=True)
     assert main(["report", "runner-test", "--tracking-uri", store, "--format", "markdown"]) == 0
     assert capsys.readouterr().out.startswith("| dataset | algorithm |")
