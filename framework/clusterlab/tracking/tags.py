@@ -5,9 +5,9 @@ from __future__ import annotations
 # MLflow's own tags.
 PARENT = "mlflow.parentRunId"
 NOTE = "mlflow.note.content"
-#: Without it MLflow 3's UI opens a new experiment in its GenAI view. Later 3.x releases
-#: (3.17 among them) go by the page's workflow selector instead: ``workflowType`` in the
-#: URL, else the browser's last choice; ``clusterlab ui`` links with both set.
+#: Without it MLflow 3's UI opens a new experiment in its GenAI view. A UI with a workflow
+#: selector (3.17 among them) goes by that instead: ``workflowType`` in the URL, else the
+#: browser's last choice; ``clusterlab ui``'s link sets it.
 EXPERIMENT_KIND = "mlflow.experimentKind"
 EXPERIMENT_KIND_VALUE = "custom_model_development"
 #: ``mlflow.sharedViewState.<key>``: a saved view of the experiment's runs table, opened by
