@@ -475,7 +475,14 @@ class _Invocation:
             names = swept.setdefault(key, [])
             names.extend(name for name in trial.swept if name not in names)
         directions = directions_of(self.experiment, self.registry)
-        log_parent_summary(self.tracker, self.parent_id, trials_frame(runs), directions, swept)
+        log_parent_summary(
+            self.tracker,
+            self.parent_id,
+            trials_frame(runs),
+            directions,
+            swept,
+            plots=self.experiment.plots,
+        )
         # Marks the summary complete: a rerun with nothing to add finds it by this count.
         self.tracker.log(self.parent_id, tags={tags.SUMMARY_TRIALS: str(len(runs))})
 

@@ -144,3 +144,16 @@ def test_a_finished_grid_without_a_summary_gets_a_parent_holding_one(store):
     assert client.get_run(again.parent_run_id).data.tags["clusterlab.summary_trials"] == "6"
     # and from then on, reruns come back to it
     assert run_experiment(GRID, options=options(store)).parent_run_id == again.parent_run_id
+
+
+def test_summary_figures_follow_the_plots_format(store):
+    grid = {**GRID, "seeds": [0, 1], "plots": {"names": [], "format": "svg", "dpi": 80}}
+    result = run_experiment(grid, options=options(store))
+    client = MlflowClient(tracking_uri=store)
+    figures = {a.path for a in client.list_artifacts(result.parent_run_id, "summary/toy_kmeans")}
+    assert "summary/toy_kmeans/toy_ari_vs_n_clusters.svg" in figures
+    path = client.download_artifacts(
+        result.parent_run_id, "summary/toy_kmeans/toy_ari_vs_n_clusters.svg"
+    )
+    with open(path, "rb") as handle:
+        assert b"<svg" in handle.read(2000)
