@@ -19,7 +19,11 @@ setup: $(BIN)/clusterlab
 quickstart: setup
 	$(BIN)/clusterlab run experiments/quickstart.yaml
 
+# The whole suite, browser and LaTeX tests included: Debian's Chromium and pdflatex are
+# installed first where they are missing (with apt-get, as root or through sudo).
 test: setup
+	PYTHON=$(BIN)/python .ci/install-browser
+	.ci/install-latex
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -m "" -p no:cacheprovider
 
