@@ -56,6 +56,10 @@ class Case:
     content: str | bytes
     expected: list[str]
     needs_folder: bool = field(default=False)
+    #: Whether ``run`` is checked in the fast suite too: where memory is the point, or
+    #: where a run could write (the cache folder). The others' ``run`` is marked slow:
+    #: it takes the same way in as ``validate``, which the fast suite checks.
+    run_fast: bool = field(default=False)
 
 
 CASES = [
@@ -64,6 +68,7 @@ CASES = [
         SMALL + _bomb(),
         # The bomb is lines 12 to 20; the refusal is at the alias that crosses the budget.
         [r"small\.yaml:(1[2-9]|20):\d+: aliases expand to more than [\d,]+ YAML nodes"],
+        run_fast=True,
     ),
     Case(
         "duplicate key",
@@ -93,6 +98,7 @@ CASES = [
             r"small\.yaml:10: algorithms\[0\]\.grid\.n_clusters: the grid expands to "
             r"1,000,000,000 trials, over the limit of 10,000"
         ],
+        run_fast=True,
     ),
     Case(
         "linspace of a billion",
@@ -123,6 +129,7 @@ CASES = [
             r"small\.yaml:10: algorithms\[0\]\.grid\.n_clusters: the grid expands to "
             r"1,000,000,000 trials, over the limit of 10,000 \(1,000 values here\)"
         ],
+        run_fast=True,
     ),
     Case(
         "nan in a range",
@@ -148,6 +155,7 @@ CASES = [
             r"algorithm 'sklearn\.AgglomerativeClustering': .*unpickles"
         ],
         needs_folder=True,
+        run_fast=True,
     ),
 ]
 
@@ -211,8 +219,16 @@ def _run_limited(*args: str, cwd: Path, limit: int) -> subprocess.CompletedProce
     )
 
 
-@pytest.mark.parametrize("command", ["validate", "run"])
-@pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])
+def _commands() -> list[object]:
+    params: list[object] = []
+    for case in CASES:
+        params.append(pytest.param(case, "validate", id=f"{case.name}-validate"))
+        marks = () if case.run_fast else (pytest.mark.slow,)
+        params.append(pytest.param(case, "run", id=f"{case.name}-run", marks=marks))
+    return params
+
+
+@pytest.mark.parametrize(("case", "command"), _commands())
 def test_hostile_file_is_refused_fast_with_its_line_and_logs_nothing(
     tmp_path: Path, memory_limit: int, case: Case, command: str
 ) -> None:
