@@ -6,10 +6,8 @@ import copy
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-import yaml
-
 from clusterlab.errors import ExperimentError
-from clusterlab.yamlfile import Location
+from clusterlab.yamlfile import Location, parse_yaml_value
 
 Overrides = Mapping[str, Any] | Iterable[str]
 
@@ -27,10 +25,8 @@ def parse_overrides(overrides: Overrides) -> list[tuple[str, Any]]:
         if "=" not in item:
             raise ExperimentError(f"--set {item}: expected KEY=VALUE (e.g. device=cpu)")
         key, text = item.split("=", 1)
-        try:
-            value = yaml.safe_load(text) if text.strip() else ""
-        except yaml.YAMLError as exc:
-            raise ExperimentError(f"--set {item}: cannot parse the value: {exc}") from None
+        # Read within the experiment file's bounds: aliases, nesting and size.
+        value = parse_yaml_value(text, f"--set {key.strip()}") if text.strip() else ""
         pairs.append((key.strip(), value))
     return pairs
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import clusterlab
-from clusterlab.checks import DEFAULT_MAX_TRIALS, check_against_plugins
+from clusterlab.checks import DEFAULT_MAX_TRIALS, check_against_plugins, check_grid_size
 from clusterlab.data import BuiltDataset, build_dataset, check_sizes
 from clusterlab.device import device_name
 from clusterlab.errors import TrackingError
@@ -67,6 +67,8 @@ def prepare(
     """Load, check and expand an experiment without running anything."""
     options = options or RunOptions()
     loaded = load_experiment(experiment, overrides, executor=options.executor)
+    # Counted before the plugins are imported, so that an oversized grid fails at once.
+    check_grid_size(loaded, options.max_trials)
     plugins = build_plugins(
         autoload=options.autoload_plugins,
         blocked=options.blocked_plugins,

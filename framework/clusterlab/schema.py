@@ -175,6 +175,8 @@ def listed_points(value: Any) -> list[Any] | None:
 
 # Checked per key, so that an error points at the axis itself (``grid.n_clusters``).
 GridAxis = Annotated[Any, AfterValidator(check_axis)]
+#: A seed as numpy and torch take it: a whole number from 0 to 2**32 - 1 (not a boolean).
+Seed = Annotated[int, Field(strict=True, ge=0, lt=2**32)]
 
 
 class Component(_Strict):
@@ -329,7 +331,7 @@ class Experiment(_Strict):
     description: str = ""
     device: str = "auto"
     dtype: Literal["float32", "float64"] = "float32"
-    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
+    seeds: list[Seed] = Field(default_factory=lambda: [0], min_length=1)
     datasets: list[DatasetEntry] = Field(min_length=1)
     algorithms: list[Component] = Field(min_length=1)
     metrics: list[MetricEntry] = Field(default_factory=list)

@@ -110,8 +110,13 @@ def decode_text(data: bytes, source: str) -> str:
         ) from None
 
 
-def parse_yaml(text: str, source: str = "<string>") -> tuple[dict[str, Any], SourceMap]:
-    """Parse YAML text into a mapping and its :class:`SourceMap`, within the bounds above."""
+def parse_yaml_value(text: str, source: str = "<string>") -> Any:
+    """Parse one YAML value of any kind (a ``--set`` value, say), within the bounds above."""
+    return _load_bounded(text, source)[0]
+
+
+def _load_bounded(text: str, source: str) -> tuple[Any, Any]:
+    """The data of YAML ``text`` and its root node, read within the bounds above."""
     try:
         # The reader checks every character as it is built, so it is built inside.
         loader = _BoundedLoader(text)
@@ -126,6 +131,12 @@ def parse_yaml(text: str, source: str = "<string>") -> tuple[dict[str, Any], Sou
         raise ExperimentError(_reader_message(exc, text, source)) from None
     except yaml.YAMLError as exc:
         raise ExperimentError(f"{source}: YAML error: {exc}") from None
+    return data, node
+
+
+def parse_yaml(text: str, source: str = "<string>") -> tuple[dict[str, Any], SourceMap]:
+    """Parse YAML text into a mapping and its :class:`SourceMap`, within the bounds above."""
+    data, node = _load_bounded(text, source)
     if data is None:
         raise ExperimentError(f"{source}: the experiment file is empty")
     if not isinstance(data, dict):
