@@ -181,9 +181,10 @@ def _print_trials(trials: list[Any]) -> None:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     """Check an experiment file and its plugins; print the trial count."""
-    from clusterlab.runner import prepare
+    from clusterlab.runner import check_data, prepare
 
-    loaded, _plugins, trials = prepare(args.file, args.overrides, _run_options(args))
+    loaded, plugins, trials = prepare(args.file, args.overrides, _run_options(args))
+    check_data(loaded, plugins, trials)
     print(f"{args.file}: valid — {len(trials)} trials ({loaded.experiment.name})")
     return 0
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,10 @@ import numpy as np
 from clusterlab.errors import ExperimentError
 from clusterlab.grid import DatasetKey, Trial
 from clusterlab.registry import Registry
+from clusterlab.yamlfile import SourceMap
+
+# Copies of a generated dataset alive at once while it is built (numpy's, the tensor's).
+_COPIES = 2
 
 
 @dataclass
@@ -25,9 +30,15 @@ class BuiltDataset:
 
 
 def build_dataset(
-    trial: Trial, registry: Registry, device: Any, dtype: Any, base_dir: Path
+    trial: Trial,
+    registry: Registry,
+    device: Any,
+    dtype: Any,
+    base_dir: Path,
+    source: SourceMap | None = None,
 ) -> BuiltDataset:
-    """Load a trial's dataset, apply its preprocessing on the device, and check the result."""
+    """Load a trial's dataset, apply its preprocessing on the device, and check the result;
+    a problem names the dataset's entry, at its line of the file where ``source`` says."""
     import torch
 
     entry = registry.get("dataset", trial.dataset)
@@ -36,7 +47,8 @@ def build_dataset(
         kwargs["seed"] = trial.seed
     if "base_dir" in entry.context:
         kwargs["base_dir"] = str(base_dir)
-    where = f"dataset '{trial.dataset}' (datasets[{trial.dataset_index}])"
+    where = dataset_where(trial, source)
+    _check_room(trial.dataset_params, where)
     try:
         X, y = entry.obj(**kwargs)
     except (ValueError, FileNotFoundError, OSError, TypeError, KeyError) as exc:
@@ -69,6 +81,51 @@ def build_dataset(
         n_samples=int(X.shape[0]),
         n_features=int(X.shape[1]),
     )
+
+
+def dataset_where(trial: Trial, source: SourceMap | None) -> str:
+    """How a message names a trial's dataset: ``file:line: datasets[i] ('name')``."""
+    entry = f"datasets[{trial.dataset_index}] ('{trial.dataset}')"
+    if source is None:
+        return f"dataset '{trial.dataset}' (datasets[{trial.dataset_index}])"
+    return f"{source.where(('datasets', trial.dataset_index))}: {entry}"
+
+
+def _check_room(params: dict[str, Any], where: str) -> None:
+    """Refuse a dataset whose ``n_samples`` × ``n_features`` params (where it has both)
+    could not fit in the memory this machine has free, before anything is generated."""
+    n, d = params.get("n_samples"), params.get("n_features", 2)
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in (n, d)):
+        return
+    # Generators build float64 arrays and the tensor is a further copy of them.
+    needed = _COPIES * 8 * n * d
+    available = available_memory()
+    if available is not None and needed > available:
+        raise ExperimentError(
+            f"{where}: n_samples={n:,} × n_features={d:,} needs about "
+            f"{_bytes_text(needed)} of memory to build, and this machine has "
+            f"{_bytes_text(available)} available; make the dataset smaller"
+        )
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to new allocations (Linux's MemAvailable), else ``None``."""
+    try:
+        with open("/proc/meminfo") as handle:
+            for line in handle:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def _bytes_text(count: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if count < 1024 or unit == "PiB":
+            return f"{count:,.0f} {unit}" if unit == "B" else f"{count:,.1f} {unit}"
+        count /= 1024
+    return f"{count:,.1f} PiB"
 
 
 def _as_tensor(X: Any, where: str) -> Any:
@@ -113,16 +170,43 @@ def data_digest(X: Any, y: np.ndarray | None) -> str:
     return digest.hexdigest()[:16]
 
 
-def check_sizes(trials: list[Trial], built: dict[DatasetKey, BuiltDataset]) -> None:
-    """Every trial that asks for ``n_clusters`` gets at least that many samples."""
+def check_sizes(
+    trials: list[Trial],
+    built: Mapping[DatasetKey, BuiltDataset | int],
+    source: SourceMap | None = None,
+) -> None:
+    """Every trial that asks for ``n_clusters`` gets at least that many samples; ``built``
+    holds each dataset, or its number of samples."""
     problems = []
     for trial in trials:
         k = trial.algorithm_params.get("n_clusters")
         data = built.get(trial.dataset_key)
-        if isinstance(k, int) and data is not None and data.n_samples < k:
+        n = data if isinstance(data, int) or data is None else data.n_samples
+        if isinstance(k, int) and n is not None and n < k:
+            where = f"algorithm '{trial.algorithm}' (algorithms[{trial.algorithm_index}])"
+            if source is not None:
+                swept = "algorithm.n_clusters" in trial.swept
+                key = ("algorithms", trial.algorithm_index, "grid" if swept else "params")
+                where = f"{source.where((*key, 'n_clusters'))}: algorithms[{trial.algorithm_index}]"
             problems.append(
-                f"algorithm '{trial.algorithm}' (algorithms[{trial.algorithm_index}]) asks for "
-                f"n_clusters={k} but dataset '{trial.dataset}' has only {data.n_samples} samples"
+                f"{where} asks for n_clusters={k} but dataset '{trial.dataset}' has only "
+                f"{n} samples"
             )
     if problems:
         raise ExperimentError(sorted(set(problems)))
+
+
+def check_datasets(
+    trials: list[Trial], registry: Registry, dtype: Any, base_dir: Path, source: SourceMap
+) -> None:
+    """Build each dataset of ``trials`` once on the CPU, one at a time, and check it and
+    the trials' ``n_clusters`` against it, as a run would before its first trial."""
+    import torch
+
+    samples: dict[DatasetKey, int] = {}
+    for trial in trials:
+        if trial.dataset_key not in samples:
+            built = build_dataset(trial, registry, torch.device("cpu"), dtype, base_dir, source)
+            samples[trial.dataset_key] = built.n_samples
+            del built
+    check_sizes(trials, samples, source)

@@ -18,7 +18,7 @@ from typing import Any
 
 import clusterlab
 from clusterlab.checks import DEFAULT_MAX_TRIALS, check_against_plugins, check_grid_size
-from clusterlab.data import BuiltDataset, build_dataset, check_sizes
+from clusterlab.data import BuiltDataset, build_dataset, check_datasets, check_sizes
 from clusterlab.device import device_name
 from clusterlab.errors import TrackingError
 from clusterlab.executors.base import ExecutionContext, TrialExecutor, TrialJob, plugin_references
@@ -81,6 +81,15 @@ def prepare(
     executor = create_executor(loaded.experiment.executor, plugins.registry)
     device = executor.trial_device(loaded.experiment.device)
     return loaded, plugins, _on_device(trials, device)
+
+
+def check_data(loaded: LoadedExperiment, plugins: Plugins, trials: list[Trial]) -> None:
+    """Build every dataset of the trials once on the CPU and check it as a run would (its
+    values, its preprocessing, ``n_clusters`` against its size), without fitting."""
+    import torch
+
+    dtype = getattr(torch, loaded.experiment.dtype)
+    check_datasets(trials, plugins.registry, dtype, loaded.base_dir, loaded.source)
 
 
 def _on_device(trials: list[Trial], device: str) -> list[Trial]:
@@ -269,9 +278,14 @@ class _Invocation:
         for trial in trials:
             if trial.dataset_key not in built:
                 built[trial.dataset_key] = build_dataset(
-                    trial, self.registry, data_device, dtype, self.loaded.base_dir
+                    trial,
+                    self.registry,
+                    data_device,
+                    dtype,
+                    self.loaded.base_dir,
+                    self.loaded.source,
                 )
-        check_sizes(trials, built)
+        check_sizes(trials, built, self.loaded.source)
         return built
 
     def _skip_finished(self, trials: list[Trial]) -> tuple[dict[int, TrialResult], list[Trial]]:

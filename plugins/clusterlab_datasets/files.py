@@ -203,7 +203,9 @@ def _first_non_number(column: pd.Series, name: str) -> str:
     if len(offending) == 0:
         return f"{name!r} has type {column.dtype}"
     row = int(offending[0])
-    return f"{name!r} holds {column.iloc[row]!r} in data row {row + 1}"
+    # The row, not its text: a message must not print what a file holds (a path in an
+    # experiment file from elsewhere may point at a file that is not meant to be shown).
+    return f"{name!r} holds text that is not a number in data row {row + 1}"
 
 
 def _read_npy(path: Path) -> NDArray[Any]:

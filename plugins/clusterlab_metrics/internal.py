@@ -13,11 +13,13 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from numbers import Integral
 from typing import Any, TypeVar
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from sklearn.utils._param_validation import Interval
 
 from clusterlab import ScoreUndefined
 from clusterlab.device import memory_budget
@@ -181,6 +183,14 @@ def silhouette(
         blocks = (slice(i, min(n, i + step)) for i in range(0, n, step))
         total = sum(_reduce(blocks, add_rows, new_total, workers))
     return float(total / n)
+
+
+# Declared in scikit-learn's table format, which the experiment checks read: a bad
+# sample_size in a file is refused by ``clusterlab validate``, at its line.
+silhouette._parameter_constraints = {  # type: ignore[attr-defined]
+    "sample_size": [Interval(Integral, 1, None, closed="left"), None],
+    "random_state": ["random_state"],
+}
 
 
 def dunn(

@@ -17,6 +17,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from clusterlab.data import available_memory
 from clusterlab.deadline import BACKSTOP_GRACE_S
 from clusterlab.device import DEVICE_PATTERN, resolve_device
 from clusterlab.errors import ExperimentError
@@ -29,6 +30,9 @@ if TYPE_CHECKING:
     from clusterlab.results import TrialResult
 
 DEFAULT_WORKERS = 2
+WORKERS_PER_CORE = 4
+# What one idle worker holds once torch, MLflow and the plugins are imported.
+WORKER_MEMORY_BYTES = 400 << 20
 # How long the parent waits for a message before it checks on its workers again.
 _POLL_S = 1.0
 _STOP_TIMEOUT_S = 5.0
@@ -67,6 +71,7 @@ class ProcessesExecutor(TrialExecutor):
         _check_count("retries", retries, minimum=0)
         self.devices = [str(d).strip().lower() for d in devices] if devices else None
         self.workers = workers or (len(self.devices) if self.devices else DEFAULT_WORKERS)
+        _check_machine_fits(self.workers)
         self.threads_per_worker = threads_per_worker or max(1, _cpu_count() // self.workers)
         self.retries = retries
         self._slots: list[_Slot] = []
@@ -300,6 +305,24 @@ def _worker_main(connection: Any, device: str | None, threads: int) -> None:
             connection.send(("error", trial.index, traceback.format_exc()))
             return
         connection.send(("done", trial.index, result))
+
+
+def _check_machine_fits(workers: int) -> None:
+    """Refuse more workers than this machine can hold: each one is a Python process with
+    torch and MLflow imported, and more than a few per core only wait on each other."""
+    cores = _cpu_count()
+    if workers > WORKERS_PER_CORE * cores:
+        raise ValueError(
+            f"workers: {workers} on a machine with {cores} CPU core(s); at most "
+            f"{WORKERS_PER_CORE * cores} ({WORKERS_PER_CORE} per core)"
+        )
+    available = available_memory()
+    if available is not None and workers * WORKER_MEMORY_BYTES > available:
+        raise ValueError(
+            f"workers: {workers} workers need about {workers * WORKER_MEMORY_BYTES >> 20:,} MiB "
+            f"before any data ({WORKER_MEMORY_BYTES >> 20} MiB each), and this machine has "
+            f"{available >> 20:,} MiB available; use fewer workers"
+        )
 
 
 def _cpu_count() -> int:
