@@ -1,0 +1,1 @@
+"""HDBSCAN's machinery: core distances, the mutual-reachability tree, the condensed tree."""
