@@ -9,9 +9,10 @@ from clusterlab import hookimpl
 
 @hookimpl
 def register_algorithms(register: Any) -> None:
-    """Register ``kmeans``, ``minibatch_kmeans``, ``dbscan`` and ``agglomerative``."""
+    """Register ``kmeans``, ``minibatch_kmeans``, ``dbscan``, ``agglomerative`` and ``hdbscan``."""
     from clusterlab_algorithms.agglomerative import AgglomerativeClustering
     from clusterlab_algorithms.dbscan import DBSCAN
+    from clusterlab_algorithms.hdbscan import HDBSCAN
     from clusterlab_algorithms.kmeans import KMeans
     from clusterlab_algorithms.minibatch_kmeans import MiniBatchKMeans
 
@@ -19,3 +20,4 @@ def register_algorithms(register: Any) -> None:
     register("minibatch_kmeans", MiniBatchKMeans)
     register("dbscan", DBSCAN)
     register("agglomerative", AgglomerativeClustering)
+    register("hdbscan", HDBSCAN)
