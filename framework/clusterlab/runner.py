@@ -34,6 +34,7 @@ from clusterlab.stopping import StopSignals
 from clusterlab.tracking import Tracker, absolute_store_uri, resolve_tracking_uri, tags
 from clusterlab.tracking.failures import is_store_failure, server_answers
 from clusterlab.tracking.owner import owner_gone, owner_tags
+from clusterlab.tracking.uri import check_store_from_file
 from clusterlab.trial import TrialContext, param_union, run_trial
 
 __all__ = ["ExperimentResult", "RunOptions", "TrialResult", "execute", "prepare", "run_experiment"]
@@ -69,6 +70,9 @@ def prepare(
     loaded = load_experiment(experiment, overrides, executor=options.executor)
     # Counted before the plugins are imported, so that an oversized grid fails at once.
     check_grid_size(loaded, options.max_trials)
+    file_uri = loaded.experiment.tracking.uri
+    if options.tracking_uri is None and file_uri:
+        check_store_from_file(file_uri, loaded.base_dir)
     plugins = build_plugins(
         autoload=options.autoload_plugins,
         blocked=options.blocked_plugins,

@@ -83,3 +83,47 @@ def runs_table_url(address: str, experiment_id: str, view_key: str | None = None
         query["viewStateShareKey"] = view_key
     experiment = quote(experiment_id, safe="")
     return f"{address.rstrip('/')}/#/experiments/{experiment}/runs?{urlencode(query)}"
+
+
+def check_store_from_file(uri: str, experiment_folder: Path) -> None:
+    """Refuse a sqlite store that an experiment file names, where using it would change
+    files the user did not point at on the command line: a new store outside the working
+    directory and the experiment file's folder, or an existing database that is not an
+    MLflow store (MLflow would add its tables to it)."""
+    if not uri.startswith("sqlite:///"):
+        return
+    path = local_store_path(uri)
+    if path is None:
+        return
+    target = path.resolve()
+    if target.exists():
+        check_is_mlflow_store(target, uri)
+        return
+    folders = {Path.cwd().resolve(), experiment_folder.resolve()}
+    if not any(target.is_relative_to(folder) for folder in folders):
+        raise TrackingError(
+            f"tracking.uri {uri} in the experiment file would create a store at {target}, "
+            f"outside this folder and the experiment file's; to use it, give it on the "
+            f"command line (--tracking-uri)"
+        )
+
+
+def check_is_mlflow_store(path: Path, uri: str) -> None:
+    """Refuse an existing, non-empty sqlite file that holds no MLflow store."""
+    import sqlite3
+
+    if path.is_dir() or path.stat().st_size == 0:
+        return
+    try:
+        connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            names = {row[0] for row in connection.execute("select name from sqlite_master")}
+        finally:
+            connection.close()
+    except sqlite3.DatabaseError as exc:
+        raise TrackingError(f"{uri}: {path} is not a sqlite database ({exc})") from None
+    if not {"alembic_version", "experiments", "runs"} <= names:
+        raise TrackingError(
+            f"{uri}: {path} is a sqlite database but not an MLflow store; MLflow would add "
+            f"its tables to it. Choose another file"
+        )
