@@ -9,7 +9,9 @@ from clusterlab import hookimpl
 
 @hookimpl
 def register_plots(register: Any) -> None:
-    """Register ``scatter``, ``dendrogram``, ``k_distance`` and ``silhouette_diagram``."""
+    """Register ``scatter``, ``dendrogram``, ``k_distance``, ``silhouette_diagram`` and
+    ``condensed_tree``."""
+    from clusterlab_plots.condensed_tree import condensed_tree
     from clusterlab_plots.dendrogram import dendrogram
     from clusterlab_plots.k_distance import k_distance
     from clusterlab_plots.scatter import scatter
@@ -34,4 +36,9 @@ def register_plots(register: Any) -> None:
         "silhouette_diagram",
         silhouette_diagram,
         description="per-sample silhouettes sorted within each cluster, with the mean",
+    )
+    register(
+        "condensed_tree",
+        condensed_tree,
+        description="HDBSCAN's condensed tree as an icicle, the selected clusters outlined",
     )
