@@ -11,8 +11,13 @@ import sys
 import time
 
 import pytest
+import sqlalchemy.exc
 from mlflow.tracking import MlflowClient
 
+from clusterlab.errors import TrackingError
+from clusterlab.runner import run_experiment
+from clusterlab.tracking import Tracker
+from tests.core.test_runner import EXPERIMENT, options
 from tests.mlflow_server import started_mlflow_server
 from tests.reliability.conftest import clean_env
 
@@ -155,3 +160,29 @@ def test_concurrent_invocations_of_one_file_run_each_trial_once(tmp_path):
     assert len({r.data.tags["mlflow.parentRunId"] for r in trials}) >= 2
     parents = [r for r in runs if r.data.tags.get("clusterlab.kind") == "experiment"]
     assert all(p.info.status == "FINISHED" for p in parents)
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        "attempt to write a readonly database",
+        "database or disk is full",
+    ],
+)
+def test_a_store_that_refuses_writes_mid_grid_is_reported(store, monkeypatch, error):
+
+    start_run = Tracker.start_run
+    started: list[str] = []
+
+    def failing_start_run(self, run_name, tags, parent_run_id=None):
+        if parent_run_id is not None and len(started) == 2:
+            raise sqlalchemy.exc.OperationalError("INSERT INTO runs", {}, Exception(error))
+        started.append(run_name)
+        return start_run(self, run_name, tags, parent_run_id)
+
+    monkeypatch.setattr(Tracker, "start_run", failing_start_run)
+    with pytest.raises(TrackingError) as raised:
+        run_experiment(EXPERIMENT, options=options(store))
+    message = str(raised.value)
+    assert f"the tracking store {store} failed while the grid ran" in message
+    assert error in message and "Kept there: the 1 trial(s) this run finished" in message
