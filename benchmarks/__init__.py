@@ -33,6 +33,7 @@ def groups() -> dict[str, Callable[[Context], list[Row]]]:
         "kmeans": kmeans.run,
         "dbscan": dbscan.run,
         "agglomerative": agglomerative.run,
+        "hdbscan": importlib.import_module("benchmarks.hdbscan").run,
     }
     for name in EXTERNAL_GOALS:
         if importlib.util.find_spec(f"benchmarks.{name}") is not None:

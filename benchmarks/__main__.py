@@ -36,6 +36,7 @@ GROUP_NAMES = (
     "kmeans",
     "dbscan",
     "agglomerative",
+    "hdbscan",
     "silhouette",
     "scaleout",
     "scaling",
