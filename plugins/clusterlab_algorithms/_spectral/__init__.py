@@ -1,0 +1,1 @@
+"""Spectral clustering's machinery: affinity graphs, the Laplacian's eigenvectors, labels."""
