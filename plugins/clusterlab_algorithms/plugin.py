@@ -15,9 +15,11 @@ def register_algorithms(register: Any) -> None:
     from clusterlab_algorithms.hdbscan import HDBSCAN
     from clusterlab_algorithms.kmeans import KMeans
     from clusterlab_algorithms.minibatch_kmeans import MiniBatchKMeans
+    from clusterlab_algorithms.spectral import SpectralClustering
 
     register("kmeans", KMeans)
     register("minibatch_kmeans", MiniBatchKMeans)
     register("dbscan", DBSCAN)
     register("agglomerative", AgglomerativeClustering)
     register("hdbscan", HDBSCAN)
+    register("spectral", SpectralClustering)
