@@ -1,0 +1,217 @@
+"""The torch SpectralClustering against scikit-learn's and scipy's: graphs, spectrum, labels.
+
+Every fixture is checked three ways against independent references: the affinity
+equals scikit-learn's ``affinity_matrix_``; the Laplacian's smallest eigenvalues equal
+scipy's ``eigsh`` on the Laplacian scipy builds from scikit-learn's affinity; and the
+labels agree with scikit-learn's for the same affinity and ``assign_labels`` (ARI; for
+``discretize`` and ``cluster_qr`` where the embedding is not degenerate the labels are
+also the same, as both run the same steps on the same embedding).
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import torch
+from scipy.sparse import csgraph
+from scipy.sparse.linalg import eigsh
+from sklearn.cluster import SpectralClustering as SklearnSpectral
+from sklearn.datasets import make_blobs, make_circles, make_moons
+from sklearn.metrics import adjusted_rand_score, pairwise_distances
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils._param_validation import InvalidParameterError
+
+from clusterlab_algorithms._spectral.embedding import spectral_embedding
+from clusterlab_algorithms.spectral import AffinityTooLarge, SpectralClustering
+from clusterlab_datasets import bundled
+from tests.algorithms.devices import DEVICES, device_or_skip
+
+pytestmark = pytest.mark.usefixtures("one_cpu_thread")
+
+
+def _real(name: str) -> tuple[np.ndarray, int, float]:
+    X, y = getattr(bundled, name)()
+    X = StandardScaler().fit_transform(X)
+    return X, len(np.unique(y)), 1.0 / X.shape[1]
+
+
+# name -> (X, n_clusters, gamma); gamma suits each scale, so rbf graphs are not trivial.
+DATA: dict[str, tuple[np.ndarray, int, float]] = {
+    "moons": (make_moons(600, noise=0.06, random_state=0)[0], 2, 10.0),
+    "circles": (make_circles(600, factor=0.5, noise=0.04, random_state=0)[0], 2, 10.0),
+    "blobs": (make_blobs(600, 5, centers=4, random_state=0)[0], 4, 0.1),
+    "iris": _real("iris"),
+    "wine": _real("wine"),
+    "breast_cancer": _real("breast_cancer"),
+    "digits": _real("digits"),
+}
+AFFINITIES = ["nearest_neighbors", "rbf"]
+ASSIGN = ["kmeans", "discretize", "cluster_qr"]
+# digits (1797 points) runs the iterative solver: its cases go to the slow suite.
+CASES = [pytest.param(name, marks=pytest.mark.slow) if name == "digits" else name for name in DATA]
+
+
+def _pair(name: str, affinity: str, assign: str, **extra: Any) -> tuple[Any, Any]:
+    X, k, gamma = DATA[name]
+    kw = dict(n_clusters=k, affinity=affinity, assign_labels=assign, gamma=gamma, random_state=0)
+    kw.update(extra)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Graph is not fully connected")
+        ref = SklearnSpectral(**kw).fit(X)
+    return ref, SpectralClustering(**kw).fit(X)
+
+
+def _tied_rows(X: np.ndarray, k: int) -> np.ndarray:
+    """Points whose ``k``-th and ``k+1``-th nearest distances (itself first) tie."""
+    D = np.sort(pairwise_distances(X), axis=1)
+    return np.isclose(D[:, k - 1], D[:, k], rtol=1e-12, atol=0)
+
+
+def _scipy_eigenvalues(affinity: Any, k: int) -> np.ndarray:
+    """The ``k`` smallest eigenvalues of scikit-learn's Laplacian, by scipy's ``eigsh``."""
+    laplacian = csgraph.laplacian(affinity, normed=True)
+    laplacian = sp.csr_matrix(laplacian)
+    laplacian.setdiag(1.0)
+    values = eigsh(laplacian, k=k, sigma=-1e-5, which="LM", tol=0)[0]
+    return np.sort(values)
+
+
+@pytest.mark.parametrize("assign", ASSIGN)
+@pytest.mark.parametrize("affinity", AFFINITIES)
+@pytest.mark.parametrize("name", CASES)
+def test_labels_agree_with_sklearn(name: str, affinity: str, assign: str) -> None:
+    ref, ours = _pair(name, affinity, assign)
+    assert adjusted_rand_score(ref.labels_, ours.labels_) >= 0.99
+    assert ours.labels_.dtype == np.int64
+
+
+@pytest.mark.parametrize("affinity", AFFINITIES)
+@pytest.mark.parametrize("name", CASES)
+def test_affinity_and_eigenvalues_match(name: str, affinity: str) -> None:
+    ref, ours = _pair(name, affinity, "cluster_qr")
+    expected = ref.affinity_matrix_
+    got = ours.affinity_matrix_
+    if affinity == "rbf":
+        np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-12)
+    else:
+        assert sp.issparse(got)
+        X = DATA[name][0]
+        differ = sp.coo_matrix(abs(got - sp.csr_matrix(expected)))
+        differ.eliminate_zeros()
+        # Only a tie at a point's n_neighbors-th distance (iris has duplicates) may let
+        # two searches keep different neighbours.
+        tied = _tied_rows(X, ours.n_neighbors)
+        assert np.all(tied[differ.row] | tied[differ.col])
+    k = ours.embedding_.shape[1]
+    np.testing.assert_allclose(
+        ours.eigenvalues_, _scipy_eigenvalues(expected, k), rtol=0, atol=1e-4
+    )
+
+
+@pytest.mark.parametrize("name", ["moons", "wine", "iris"])
+def test_same_labels_where_the_embedding_is_unique(name: str) -> None:
+    """With distinct eigenvalues the embedding is scikit-learn's, so labels are the same."""
+    for assign in ("discretize", "cluster_qr"):
+        ref, ours = _pair(name, "rbf", assign)
+        np.testing.assert_array_equal(ours.labels_, ref.labels_)
+
+
+def test_embedding_matches_sklearn_up_to_rounding() -> None:
+    """Same Laplacian, same scaling by ``sqrt(d)``, same sign flip as scikit-learn."""
+    from sklearn.manifold import spectral_embedding as sk_embedding
+
+    ref, ours = _pair("wine", "rbf", "cluster_qr")
+    expected = sk_embedding(ref.affinity_matrix_, n_components=3, drop_first=False, random_state=0)
+    np.testing.assert_allclose(ours.embedding_, expected, atol=1e-6)
+
+
+def test_iterative_solver_matches_eigsh() -> None:
+    """The subspace iteration (forced on a small graph) finds scipy's eigenvalues."""
+    X = DATA["blobs"][0]
+    ref = SklearnSpectral(n_clusters=4, affinity="nearest_neighbors", random_state=0).fit(X)
+    affinity = torch.from_numpy(ref.affinity_matrix_.toarray()).to_sparse()
+    gen = torch.Generator().manual_seed(0)
+    iterative = spectral_embedding(affinity, 6, 1e-9, gen, dense_max=0)
+    dense = spectral_embedding(affinity, 6, 1e-9, gen)
+    expected = _scipy_eigenvalues(ref.affinity_matrix_, 6)
+    np.testing.assert_allclose(iterative.eigenvalues.numpy(), expected, atol=1e-6)
+    np.testing.assert_allclose(dense.eigenvalues.numpy(), expected, atol=1e-6)
+
+
+def test_precomputed_nearest_neighbors() -> None:
+    X, k, _ = DATA["circles"]
+    D = pairwise_distances(X)
+    kw = dict(n_clusters=k, affinity="precomputed_nearest_neighbors", random_state=0)
+    ref = SklearnSpectral(assign_labels="cluster_qr", **kw).fit(D)
+    ours = SpectralClustering(assign_labels="cluster_qr", **kw).fit(D)
+    assert abs(ours.affinity_matrix_ - ref.affinity_matrix_).max() == 0
+    assert adjusted_rand_score(ref.labels_, ours.labels_) == 1.0
+    with pytest.raises(ValueError, match="square"):
+        SpectralClustering(affinity="precomputed_nearest_neighbors").fit(X)
+
+
+def test_n_components_larger_than_n_clusters() -> None:
+    ref, ours = _pair("blobs", "rbf", "kmeans", n_components=6)
+    assert ours.embedding_.shape == (600, 6)
+    assert adjusted_rand_score(ref.labels_, ours.labels_) >= 0.99
+
+
+def test_rbf_refused_beyond_the_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CLUSTERLAB_MEMORY_BUDGET_MB", "1")
+    X = DATA["moons"][0]  # 600 x 600 float64 is 2.7 MiB
+    with pytest.raises(AffinityTooLarge, match=r"600 x 600 .*nearest_neighbors"):
+        SpectralClustering(n_clusters=2, affinity="rbf").fit(X)
+    # The sparse graph needs no n x n matrix and runs under the same budget.
+    labels = SpectralClustering(n_clusters=2, affinity="nearest_neighbors").fit(X).labels_
+    assert labels.shape == (600,)
+
+
+def test_tensor_in_tensor_out_float32() -> None:
+    X, k, gamma = DATA["circles"]
+    ref = SklearnSpectral(n_clusters=k, gamma=gamma, assign_labels="cluster_qr").fit(X)
+    model = SpectralClustering(n_clusters=k, gamma=gamma, assign_labels="cluster_qr")
+    model.fit(torch.from_numpy(X).float())
+    assert isinstance(model.labels_, torch.Tensor)
+    assert model.embedding_.dtype == torch.float32
+    assert adjusted_rand_score(ref.labels_, model.labels_.numpy()) >= 0.99
+
+
+def test_invalid_parameters() -> None:
+    X = DATA["moons"][0]
+    with pytest.raises(InvalidParameterError):
+        SpectralClustering(affinity="cosine").fit(X)
+    with pytest.raises(InvalidParameterError):
+        SpectralClustering(assign_labels="spectral").fit(X)
+    with pytest.raises(ValueError, match="n_neighbors"):
+        SpectralClustering(affinity="nearest_neighbors", n_neighbors=700).fit(X)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("affinity", AFFINITIES)
+def test_devices_agree_with_sklearn(device: str, affinity: str) -> None:
+    device_or_skip(device)
+    X, k, gamma = DATA["circles"]
+    kw = dict(n_clusters=k, affinity=affinity, gamma=gamma, assign_labels="cluster_qr")
+    ref = SklearnSpectral(**kw).fit(X)
+    ours = SpectralClustering(device=device, **kw).fit(torch.from_numpy(X).to(device))
+    assert ours.labels_.device.type == device
+    assert adjusted_rand_score(ref.labels_, ours.labels_.cpu().numpy()) >= 0.99
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_iterative_solver_on_device(device: str) -> None:
+    """A graph above the dense size, on each device: the subspace iteration agrees."""
+    device_or_skip(device)
+    X = make_moons(2500, noise=0.06, random_state=1)[0]
+    kw = dict(n_clusters=2, affinity="nearest_neighbors", assign_labels="cluster_qr")
+    ref = SklearnSpectral(random_state=0, **kw).fit(X)
+    ours = SpectralClustering(random_state=0, device=device, **kw).fit(
+        torch.from_numpy(X).to(device)
+    )
+    assert adjusted_rand_score(ref.labels_, ours.labels_.cpu().numpy()) >= 0.99
+    expected = _scipy_eigenvalues(ref.affinity_matrix_, 2)
+    np.testing.assert_allclose(ours.eigenvalues_.cpu().numpy(), expected, atol=1e-4)
