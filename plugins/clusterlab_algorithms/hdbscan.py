@@ -11,6 +11,7 @@ from sklearn.base import BaseEstimator, ClusterMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from clusterlab.device import memory_budget
+from clusterlab_algorithms._hdbscan import leaves
 from clusterlab_algorithms._hdbscan.reachability import Points, core_distances, reachability_tree
 from clusterlab_algorithms._hdbscan.tree import (
     CONDENSED_DTYPE,
@@ -150,9 +151,16 @@ class HDBSCAN(ClusterMixin, BaseEstimator):
 def mutual_reachability_linkage(X: torch.Tensor, min_samples: int, alpha: float) -> np.ndarray:
     """scipy's linkage matrix of the minimum spanning tree of ``X``'s mutual reachability."""
     budget = memory_budget(X.device)
-    points = Points(X)
-    core = core_distances(points, min_samples, budget)
-    first, second, weights = reachability_tree(points, core, alpha, budget)
+    n = X.shape[0]
+    if n >= leaves.MIN_POINTS:
+        layout = leaves.Leaves(X, leaves.leaf_size(n, X.shape[1], budget))
+        core, near = leaves.core_distances(layout, min_samples)
+        first, second, weights = leaves.reachability_tree(layout, core, near, alpha)
+        first, second = layout.ids[first], layout.ids[second]
+    else:
+        points = Points(X)
+        core = core_distances(points, min_samples, budget)
+        first, second, weights = reachability_tree(points, core, alpha, budget)
     return single_linkage(
         first.cpu().numpy(), second.cpu().numpy(), weights.to(torch.float64).cpu().numpy()
     )

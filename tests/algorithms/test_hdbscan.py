@@ -23,6 +23,7 @@ from sklearn.datasets import make_blobs, make_moons
 from sklearn.metrics import adjusted_rand_score
 from sklearn.utils._param_validation import InvalidParameterError
 
+import clusterlab_algorithms._hdbscan.leaves as leaves_module
 from clusterlab_algorithms._hdbscan.tree import condense_tree, select_clusters, single_linkage
 from clusterlab_algorithms.hdbscan import HDBSCAN
 from tests.algorithms.devices import DEVICES, device_or_skip
@@ -266,3 +267,65 @@ def test_device_result_equals_sklearn(device: str) -> None:
         reference.labels_,
         reference.probabilities_,
     )
+
+
+def _big_varied(seed: int, d: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    centers = rng.uniform(-10, 10, (6, d))
+    X, _ = make_blobs(
+        3000, d, centers=centers, cluster_std=rng.uniform(0.2, 1.5, 6), random_state=seed
+    )
+    return np.r_[X, rng.uniform(-14, 14, (150, d))]
+
+
+# Enough points for the k-d tree leaves (fewer are searched in brute-force blocks).
+LEAF_DATA = {
+    "leaves-2d": _big_varied(10, 2),
+    "leaves-3d": _big_varied(11, 3),
+    "leaves-12d": _big_varied(12, 12),
+}
+
+
+@pytest.mark.parametrize(
+    "params", SETTINGS[:5], ids=lambda p: "-".join(f"{k}={v}" for k, v in p.items())
+)
+@pytest.mark.parametrize("name", sorted(LEAF_DATA))
+def test_leaf_search_equals_sklearn_up_to_ties(name: str, params: dict[str, Any]) -> None:
+    X = LEAF_DATA[name]
+    ours = HDBSCAN(**params).fit(X)
+    reference = _reference(X, params)
+    Z = ours.single_linkage_tree_
+    np.testing.assert_allclose(
+        Z[:, 2], np.sort(reference._single_linkage_tree_["value"]), rtol=1e-12, atol=1e-12
+    )
+    labels, probs = _sklearn_selection(Z, params)
+    _assert_same(ours.labels_, ours.probabilities_, labels, probs)
+
+
+@pytest.mark.parametrize("name", sorted(LEAF_DATA))
+def test_leaf_search_labels_equal_sklearn(name: str) -> None:
+    """Without ties (``min_samples=1``) the labels are scikit-learn's end to end."""
+    X = LEAF_DATA[name]
+    params = {"min_cluster_size": 20, "min_samples": 1}
+    ours = HDBSCAN(**params).fit(X)
+    reference = _reference(X, params)
+    _assert_same(ours.labels_, ours.probabilities_, reference.labels_, reference.probabilities_)
+
+
+@pytest.mark.parametrize("leaf", [8, 33])
+@pytest.mark.parametrize("name", ["noisy-blobs-2d", "noisy-blobs-8d", "duplicates", "varied-5d"])
+def test_small_leaves_give_the_brute_force_tree(
+    monkeypatch: pytest.MonkeyPatch, name: str, leaf: int
+) -> None:
+    """Many small leaves (most pairs pruned) give the same heights as brute-force blocks."""
+    X = DATA[name]
+    params = {"min_cluster_size": 10, "min_samples": 4}
+    brute = HDBSCAN(**params).fit(X)
+    monkeypatch.setattr(leaves_module, "MIN_POINTS", 0)
+    monkeypatch.setattr(leaves_module, "LEAF_SIZE", {True: leaf, False: leaf})
+    pruned = HDBSCAN(**params).fit(X)
+    np.testing.assert_allclose(
+        pruned.single_linkage_tree_[:, 2], brute.single_linkage_tree_[:, 2], rtol=1e-13, atol=0
+    )
+    labels, probs = _sklearn_selection(pruned.single_linkage_tree_, params)
+    _assert_same(pruned.labels_, pruned.probabilities_, labels, probs)

@@ -1,0 +1,285 @@
+"""Core distances and the mutual-reachability tree pruned by k-d tree leaves.
+
+Points are put in k-d tree order (``_neighbors.blocks.kd_order``), so each *leaf* of
+consecutive points is compact, and every leaf gets a bounding ball. Two balls bound
+every distance between their points from below (centre distance minus both radii) and
+from above (plus both radii). A query leaf is then measured only against the leaves
+that can hold what it looks for:
+
+- its ``min_samples`` nearest points lie within the smallest radius ``R`` for which the
+  leaves wholly within ``R`` hold ``min_samples`` points, so only leaves whose lower
+  bound is at most ``R`` are measured;
+- in a Borůvka round, a component's shortest outgoing edge weighs at most the upper
+  bound of any leaf pair that pairs it with another component, so a leaf is measured
+  only against leaves that could beat that, and never against a leaf of its own
+  component when both lie wholly in it.
+
+The results are those of the brute-force blocks in :mod:`.reachability`: the bounds only
+skip pairs that cannot matter. Leaf pairs are planned on the device in one ``L x L``
+step per round (``L`` leaves), with one transfer of the plan to the host per round.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from clusterlab_algorithms._hdbscan.reachability import _EXACT_MARGIN
+from clusterlab_algorithms._linkage.single import join_components
+from clusterlab_algorithms._neighbors.blocks import kd_order
+from clusterlab_algorithms._shared.distances import SMALL_DIM, coordinatewise, squared_norms
+
+# Points per leaf: small leaves give tight balls, but every leaf costs a few launches
+# per search and an ``L x L`` plan. With few features distances are cheap and tight
+# balls pay most; with more, a GEMM wants wider blocks.
+LEAF_SIZE = {True: 64, False: 128}
+#: Below this many points one brute-force block is as fast (see :mod:`.reachability`).
+MIN_POINTS = 1024
+# Bytes per leaf pair of the plans (bounds, masks and their temporaries).
+_PLAN_BYTES = 64
+
+
+def leaf_size(n: int, n_features: int, budget_bytes: int) -> int:
+    """Points per leaf for ``n`` points: the default, or more where the ``L x L`` plans
+    would not fit in ``budget_bytes``."""
+    size = LEAF_SIZE[n_features <= SMALL_DIM]
+    most_leaves = max(1, int((budget_bytes / _PLAN_BYTES) ** 0.5))
+    return max(size, -(-n // most_leaves))
+
+
+# The first candidates of a leaf's neighbour search: its nearest leaves holding this many
+# times min_samples points (at least the leaf itself).
+_FIRST_POINTS = 4
+
+
+class Leaves:
+    """Points in k-d tree order, their leaves' ranges and bounding balls."""
+
+    def __init__(self, X: torch.Tensor, leaf_size: int) -> None:
+        """Order ``X`` in k-d tree leaves of at most ``leaf_size`` points and bound them."""
+        order, starts = kd_order(X, leaf_size)
+        n = X.shape[0]
+        device = X.device
+        #: Original index of the point at each position.
+        self.ids = order
+        self.X = X[order]
+        self.direct = X.shape[1] <= SMALL_DIM
+        self.centered = self.X if self.direct else self.X - self.X.mean(0)
+        self.norms = None if self.direct else squared_norms(self.centered)
+        self.starts = starts.astype(np.int64)
+        self.stops = np.append(starts[1:], n).astype(np.int64)
+        sizes = self.stops - self.starts
+        self.sizes = torch.from_numpy(sizes).to(device)
+        self.leaf_of = torch.repeat_interleave(
+            torch.arange(len(starts), device=device), self.sizes, output_size=n
+        )
+        n_leaves = len(starts)
+        centers = torch.zeros((n_leaves, X.shape[1]), dtype=X.dtype, device=device)
+        centers.index_add_(0, self.leaf_of, self.X)
+        centers /= self.sizes[:, None].to(X.dtype)
+        spread = torch.linalg.vector_norm(self.X - centers[self.leaf_of], dim=1)
+        radii = torch.zeros(n_leaves, dtype=X.dtype, device=device)
+        radii.scatter_reduce_(0, self.leaf_of, spread, reduce="amax")
+        # Slack: the radii and centre distances are rounded, and a bound must never cut
+        # a true pair.
+        radii = radii * (1 + 1e-6) + 1e-12
+        between = torch.cdist(centers, centers)
+        reach = radii[:, None] + radii[None, :]
+        #: Lower and upper bounds of the distances between the points of two leaves.
+        self.gap = (between - reach).clamp_(min=0) * (1 - 1e-6)
+        self.span = (between + reach) * (1 + 1e-6)
+
+    def positions(self, leaves: np.ndarray) -> torch.Tensor:
+        """The positions of the points of ``leaves``, in order."""
+        parts = [
+            np.arange(a, b) for a, b in zip(self.starts[leaves], self.stops[leaves], strict=True)
+        ]
+        return torch.from_numpy(np.concatenate(parts)).to(self.X.device)
+
+    def sq_dists(self, start: int, stop: int, cand: torch.Tensor) -> torch.Tensor:
+        """Squared distances of positions ``start:stop`` to the positions ``cand``."""
+        q = self.centered[start:stop]
+        c = self.centered[cand]
+        if self.direct:
+            return coordinatewise(q, c, squared=True)
+        assert self.norms is not None
+        out = torch.addmm(self.norms[cand][None, :], q, c.T, alpha=-2.0)
+        return out.add_(self.norms[start:stop, None]).clamp_(min=0)
+
+    def sq_dists_rows(self, rows: torch.Tensor, cand: torch.Tensor) -> torch.Tensor:
+        """Squared distances of the positions ``rows`` to the positions ``cand``."""
+        q = self.centered[rows]
+        c = self.centered[cand]
+        if self.direct:
+            return coordinatewise(q, c, squared=True)
+        assert self.norms is not None
+        out = torch.addmm(self.norms[cand][None, :], q, c.T, alpha=-2.0)
+        return out.add_(self.norms[rows, None]).clamp_(min=0)
+
+    def exact(self, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
+        """Squared distances of the pairs ``(rows[i], cols[i, j])`` from coordinate differences."""
+        diff = self.X[cols] - self.X[rows].unsqueeze(-2)
+        return diff.mul_(diff).sum(-1)
+
+
+def core_distances(leaves: Leaves, min_samples: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Core distance of every position (``min_samples``-th nearest point, itself included).
+
+    Also returns the positions of each point's ``min_samples`` nearest points (``n x k``),
+    whose edges give the tree search its first bounds. Each leaf is measured first
+    against its nearest leaves (by their balls' gap), which gives every point a bound on
+    its ``k``-th distance; then against the further leaves whose gap is within the
+    leaf's largest bound.
+    """
+    X = leaves.X
+    n = X.shape[0]
+    device = X.device
+    k = min(n, min_samples if leaves.direct else min_samples + _EXACT_MARGIN)
+    n_leaves = len(leaves.starts)
+    # Leaves wholly within R of every point of A hold at least k points: R bounds A's
+    # k-th distance, and only leaves whose gap is within R can matter.
+    span, by_span = torch.sort(leaves.span, dim=1)
+    held = torch.cumsum(leaves.sizes[by_span], dim=1)
+    enough = torch.searchsorted(held, torch.full_like(held[:, :1], k))
+    radius = span.gather(1, enough.clamp_(max=n_leaves - 1)).squeeze(1)
+    needed = (leaves.gap <= radius[:, None]).cpu().numpy()
+    gap_order = torch.argsort(leaves.gap, dim=1).cpu().numpy()
+    gap = leaves.gap.cpu().numpy()
+    sizes = leaves.sizes.cpu().numpy()
+    core_sq = torch.empty(n, dtype=X.dtype, device=device)
+    near = torch.empty((n, min(n, min_samples)), dtype=torch.int64, device=device)
+    for leaf in range(n_leaves):
+        start, stop = int(leaves.starts[leaf]), int(leaves.stops[leaf])
+        wanted = np.flatnonzero(needed[leaf])
+        # The nearest leaves first, as many as hold _FIRST_SHARE times k points.
+        ranked = gap_order[leaf][needed[leaf][gap_order[leaf]]]
+        count = int(np.searchsorted(np.cumsum(sizes[ranked]), _FIRST_POINTS * k)) + 1
+        first = np.sort(ranked[:count])
+        cand = leaves.positions(first)
+        block = leaves.sq_dists(start, stop, cand)
+        values, index = torch.topk(block, min(k, cand.numel()), dim=1, largest=False)
+        index = cand[index]
+        if first.size < wanted.size:
+            # Every point's k-th distance so far bounds where its neighbours can lie.
+            bound = float(values[:, -1].max().sqrt()) if values.shape[1] == k else np.inf
+            rest = np.setdiff1d(wanted, first)
+            rest = rest[gap[leaf, rest] <= bound]
+            if rest.size:
+                more = leaves.positions(rest)
+                extra = leaves.sq_dists(start, stop, more)
+                values = torch.cat([values, extra], dim=1)
+                index = torch.cat([index, more.expand(stop - start, -1)], dim=1)
+                values, pick = torch.topk(values, k, dim=1, largest=False)
+                index = index.gather(1, pick)
+        if leaves.direct:
+            values, pick = values.sort(dim=1)
+            core_sq[start:stop] = values[:, min_samples - 1]
+            near[start:stop] = index.gather(1, pick)[:, : near.shape[1]]
+            continue
+        rows = torch.arange(start, stop, device=device)
+        exact, by_exact = leaves.exact(rows, index).sort(dim=1)
+        core_sq[start:stop] = exact[:, min_samples - 1]
+        near[start:stop] = index.gather(1, by_exact[:, : near.shape[1]])
+    return core_sq.sqrt_(), near
+
+
+def reachability_tree(
+    leaves: Leaves, core: torch.Tensor, near: torch.Tensor, alpha: float
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """A minimum spanning tree in mutual reachability, as positions and weights.
+
+    Same result format as :func:`.reachability.reachability_tree`; the end points are
+    positions in :attr:`Leaves.ids` order. ``near`` holds each point's nearest points:
+    their edges into other components bound each component's shortest edge, and a point
+    whose core distance reaches that bound cannot beat it, so its row is not searched.
+    """
+    X = leaves.X
+    n = X.shape[0]
+    device = X.device
+    ids = torch.arange(n, device=device)
+    n_leaves = len(leaves.starts)
+    scale = 1.0 / float(alpha)
+    core_sq = core * core
+    # Per leaf pair, bounds of the mutual reachability of their points.
+    low_core = torch.full((n_leaves,), torch.inf, dtype=X.dtype, device=device)
+    low_core.scatter_reduce_(0, leaves.leaf_of, core, reduce="amin")
+    high_core = torch.zeros(n_leaves, dtype=X.dtype, device=device)
+    high_core.scatter_reduce_(0, leaves.leaf_of, core, reduce="amax")
+    lower = torch.maximum(leaves.gap * scale, torch.maximum(low_core[:, None], low_core[None, :]))
+    upper = torch.maximum(
+        leaves.span * scale, torch.maximum(high_core[:, None], high_core[None, :])
+    )
+    lower_sq = lower.square()
+    component = ids.clone()
+    near_dist = leaves.exact(ids, near).sqrt_().mul_(scale)
+    near_weight = torch.maximum(torch.maximum(core[:, None], core[near]), near_dist)
+    near_weight = near_weight.square_()
+    first: list[torch.Tensor] = []
+    second: list[torch.Tensor] = []
+    joined = 0
+    while joined < n - 1:
+        low = torch.full((n_leaves,), n, dtype=torch.int64, device=device)
+        low.scatter_reduce_(0, leaves.leaf_of, component, reduce="amin")
+        high = torch.full((n_leaves,), -1, dtype=torch.int64, device=device)
+        high.scatter_reduce_(0, leaves.leaf_of, component, reduce="amax")
+        single = low == high
+        same = single[:, None] & single[None, :] & (low[:, None] == low[None, :])
+        # Leaf B surely holds a point outside the component of A's points when B holds
+        # two components, or both are single and differ.
+        other = ~single[None, :] | (single[:, None] & single[None, :] & ~same)
+        bound = torch.where(other, upper, torch.inf).amin(1)
+        # The best edge each point has among its nearest points, into another component.
+        weight = near_weight.masked_fill(component[near] == component[:, None], torch.inf)
+        nearest, pick = weight.min(1)
+        partner = near.gather(1, pick[:, None]).squeeze(1)
+        found = torch.full((n,), torch.inf, dtype=X.dtype, device=device)
+        found.scatter_reduce_(0, component, nearest, reduce="amin")
+        best = found.clone()
+        best.scatter_reduce_(0, component, bound[leaves.leaf_of].square(), reduce="amin")
+        # Squared reachabilities from here on; a row is searched when its core distance
+        # could still beat (or, where no edge was found at the bound, reach) the bound.
+        limit = best[component]
+        active = (core_sq <= limit) & (core_sq < found[component])
+        reach = torch.zeros(n_leaves, dtype=X.dtype, device=device)
+        reach.scatter_reduce_(0, leaves.leaf_of, torch.where(active, limit, 0.0), reduce="amax")
+        low_active = torch.full((n_leaves,), torch.inf, dtype=X.dtype, device=device)
+        low_active.scatter_reduce_(
+            0, leaves.leaf_of, torch.where(active, core_sq, torch.inf), reduce="amin"
+        )
+        floor = torch.maximum(lower_sq, low_active[:, None])
+        needed = ((floor <= reach[:, None]) & ~same).cpu().numpy()
+        active_host = active.cpu().numpy()
+        for leaf in np.flatnonzero(needed.any(1)).tolist():
+            start, stop = int(leaves.starts[leaf]), int(leaves.stops[leaf])
+            rows = np.flatnonzero(active_host[start:stop]) + start
+            if rows.size == 0:
+                continue
+            rows_t = torch.from_numpy(rows).to(device)
+            cand = leaves.positions(np.flatnonzero(needed[leaf]))
+            block = leaves.sq_dists_rows(rows_t, cand)
+            if scale != 1.0:
+                block.mul_(scale * scale)
+            torch.maximum(block, core_sq[cand][None, :], out=block)
+            torch.maximum(block, core_sq[rows_t, None], out=block)
+            block.masked_fill_(component[rows_t, None] == component[cand][None, :], torch.inf)
+            value, at = torch.min(block, dim=1)
+            better = value < nearest[rows_t]
+            nearest[rows_t] = torch.where(better, value, nearest[rows_t])
+            partner[rows_t] = torch.where(better, cand[at], partner[rows_t])
+        shortest = torch.full((n,), torch.inf, dtype=X.dtype, device=device)
+        shortest.scatter_reduce_(0, component, nearest, "amin")
+        at_shortest = torch.where(nearest == shortest[component], ids, n)
+        source = torch.full((n,), n, dtype=torch.int64, device=device)
+        source.scatter_reduce_(0, component, at_shortest, "amin")
+        roots = torch.nonzero(component == ids).squeeze(1)
+        source = source[roots]
+        target = component[partner[source]]
+        keep, root_of = join_components(roots, target, n)
+        first.append(source[keep])
+        second.append(partner[source[keep]])
+        joined += int(keep.sum())
+        component = root_of[component]
+    a, b = torch.cat(first), torch.cat(second)
+    dist = leaves.exact(a, b[:, None]).squeeze(1).sqrt_() * scale
+    weights = torch.maximum(torch.maximum(core[a], core[b]), dist)
+    return a, b, weights
