@@ -1,0 +1,1 @@
+"""The engine of the Gaussian mixture: covariance algebra and the blocked EM passes."""

@@ -1,0 +1,281 @@
+"""EM for a Gaussian mixture in blocks of rows: the E-step and the M-step's sums in one pass.
+
+Each block of rows is measured against every component at once: its differences to the
+means ``D`` (``k x b x d``) go through one batched matrix product with the precision
+factors, the weighted log-densities are normalised by a log-sum-exp over the components
+(which subtracts the largest term first, so nothing overflows), and the responsibilities
+then weight the same ``D`` into the sums the M-step needs. The sums are taken about the
+current means, which the new means differ from by little, so the covariances come out
+without the cancellation of ``E[x xᵀ] − μ μᵀ``. Only blocks are held, never an
+``n x k x d`` array; the sums are accumulated in float64 (float32 on MPS).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+import torch
+
+from clusterlab_algorithms._mixture.covariance import (
+    LOG_2PI,
+    ill_defined_message,
+    log_det_factor,
+    precision_cholesky,
+)
+from clusterlab_algorithms._shared.blocks import block_rows, row_blocks
+
+
+def accumulate_dtype(device: torch.device) -> torch.dtype:
+    """float64 for sums over samples, except where the device lacks it (MPS)."""
+    return torch.float32 if device.type == "mps" else torch.float64
+
+
+@dataclass(frozen=True)
+class Mixture:
+    """A mixture's parameters in the data's dtype, means in the centred coordinates."""
+
+    covariance_type: str
+    weights: torch.Tensor
+    means: torch.Tensor
+    #: ``None`` only where the mixture came from given precisions and no M-step ran.
+    covariances: torch.Tensor | None
+    factor: torch.Tensor
+
+    @property
+    def n_components(self) -> int:
+        """Number of components."""
+        return int(self.means.shape[0])
+
+
+@dataclass
+class Sums:
+    """Sums over the samples, about given centres ``c``: what the M-step needs."""
+
+    #: ``Σᵢ rᵢₖ`` (``k``).
+    resp: torch.Tensor
+    #: ``Σᵢ rᵢₖ (xᵢ − cₖ)`` (``k x d``).
+    first: torch.Tensor
+    #: ``Σᵢ rᵢₖ (xᵢ − cₖ)(xᵢ − cₖ)ᵀ`` (``k x d x d``), or its diagonal (``k x d``).
+    second: torch.Tensor
+    #: ``Σᵢ log p(xᵢ)`` when the responsibilities came from an E-step, else ``None``.
+    log_norm: torch.Tensor | None
+
+
+def rows_for(X: torch.Tensor, n_components: int, budget: int) -> int:
+    """Rows per block so that one ``k x b x d`` temporary fits the budget (and, on the CPU,
+    the cache)."""
+    return block_rows(n_components * X.shape[1], X.element_size(), budget, X.device)
+
+
+def _mahalanobis(D: torch.Tensor, mixture: Mixture) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Squared Mahalanobis distances (``k x b``) from ``D``, and ``D²`` where it was formed."""
+    kind, factor = mixture.covariance_type, mixture.factor
+    if kind == "full":
+        return torch.bmm(D, factor).square_().sum(-1), None
+    if kind == "tied":
+        return torch.matmul(D, factor).square_().sum(-1), None
+    squares = D.square()
+    if kind == "diag":
+        precision = (factor * factor).unsqueeze(-1)
+        return torch.bmm(squares, precision).squeeze(-1), squares
+    return squares.sum(-1).mul_((factor * factor).unsqueeze(1)), squares
+
+
+def _weighted_log_prob(
+    D: torch.Tensor, mixture: Mixture, log_det: torch.Tensor, log_w: torch.Tensor
+):
+    """``log wₖ + log N(x | μₖ, Σₖ)`` for a block (``k x b``), and ``D²`` where formed."""
+    maha, squares = _mahalanobis(D, mixture)
+    d = D.shape[-1]
+    log_prob = maha.add_(d * LOG_2PI).mul_(-0.5)
+    log_prob += (log_det + log_w).reshape(-1, 1)
+    return log_prob, squares
+
+
+def _block_terms(mixture: Mixture) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-component constants of the log-densities: ``log det U`` and ``log w``."""
+    log_det = log_det_factor(mixture.factor, mixture.covariance_type, mixture.means.shape[1])
+    if log_det.ndim == 0:
+        log_det = log_det.expand(mixture.n_components)
+    return log_det, torch.log(mixture.weights)
+
+
+def weighted_log_prob_blocks(
+    X: torch.Tensor, mixture: Mixture, budget: int, fn: Callable[[int, int, torch.Tensor], None]
+) -> None:
+    """Call ``fn(start, stop, log_prob)`` with every block's weighted log-densities (``b x k``)."""
+    log_det, log_w = _block_terms(mixture)
+    rows = rows_for(X, mixture.n_components, budget)
+    for start, stop in row_blocks(X.shape[0], rows):
+        D = X[start:stop].unsqueeze(0) - mixture.means.unsqueeze(1)
+        log_prob, _ = _weighted_log_prob(D, mixture, log_det, log_w)
+        fn(start, stop, log_prob.T)
+
+
+def _add_block_sums(
+    sums: Sums, D: torch.Tensor, resp: torch.Tensor, squares: torch.Tensor | None, kind: str
+) -> None:
+    """Add one block's weighted sums (``resp`` is ``k x b``) to ``sums``."""
+    acc = sums.resp.dtype
+    sums.resp += resp.sum(1, dtype=acc)
+    weights = resp.unsqueeze(1)
+    sums.first += torch.bmm(weights, D).squeeze(1).to(acc)
+    if kind in ("full", "tied"):
+        weighted = D * resp.unsqueeze(-1)
+        sums.second += torch.bmm(weighted.mT, D).to(acc)
+    else:
+        if squares is None:
+            squares = D.square()
+        sums.second += torch.bmm(weights, squares).squeeze(1).to(acc)
+
+
+def _empty_sums(X: torch.Tensor, centers: torch.Tensor, kind: str, with_log_norm: bool) -> Sums:
+    acc = accumulate_dtype(X.device)
+    k, d = centers.shape
+    shape = (k, d, d) if kind in ("full", "tied") else (k, d)
+    zeros = lambda *s: torch.zeros(s, dtype=acc, device=X.device)  # noqa: E731
+    return Sums(zeros(k), zeros(k, d), zeros(*shape), zeros() if with_log_norm else None)
+
+
+def e_step_sums(X: torch.Tensor, mixture: Mixture, budget: int) -> Sums:
+    """The E-step under ``mixture`` and the M-step's sums about its means, in one pass."""
+    kind = mixture.covariance_type
+    sums = _empty_sums(X, mixture.means, kind, with_log_norm=True)
+    assert sums.log_norm is not None
+    log_det, log_w = _block_terms(mixture)
+    rows = rows_for(X, mixture.n_components, budget)
+    for start, stop in row_blocks(X.shape[0], rows):
+        D = X[start:stop].unsqueeze(0) - mixture.means.unsqueeze(1)
+        log_prob, squares = _weighted_log_prob(D, mixture, log_det, log_w)
+        log_norm = torch.logsumexp(log_prob, dim=0)
+        resp = log_prob.sub_(log_norm).exp_()
+        sums.log_norm += log_norm.sum(dtype=sums.log_norm.dtype)
+        _add_block_sums(sums, D, resp, squares, kind)
+    return sums
+
+
+def resp_sums(
+    X: torch.Tensor,
+    centers: torch.Tensor,
+    kind: str,
+    budget: int,
+    resp_of: Callable[[int, int], torch.Tensor],
+) -> Sums:
+    """The M-step's sums about ``centers`` for given responsibilities (``resp_of(start, stop)``
+    returns a block's, ``k x b``)."""
+    sums = _empty_sums(X, centers, kind, with_log_norm=False)
+    rows = rows_for(X, centers.shape[0], budget)
+    for start, stop in row_blocks(X.shape[0], rows):
+        D = X[start:stop].unsqueeze(0) - centers.unsqueeze(1)
+        _add_block_sums(sums, D, resp_of(start, stop), None, kind)
+    return sums
+
+
+def m_step(
+    sums: Sums,
+    centers: torch.Tensor,
+    kind: str,
+    reg_covar: float,
+    dtype: torch.dtype,
+    n_samples: int | None = None,
+) -> tuple[Mixture, torch.Tensor]:
+    """The mixture the sums give, as scikit-learn's M-step, and whether a factor failed.
+
+    As scikit-learn: ``nₖ = Σᵢ rᵢₖ + 10 ε`` (ε of the data's dtype), means ``Σ rx / nₖ``,
+    covariances about the new means over ``nₖ`` plus ``reg_covar`` on the diagonal (tied:
+    the components' scatter summed over ``Σ nₖ``; spherical: the mean of the diagonal).
+    Weights are ``nₖ / n_samples`` where given (the initialisation), else ``nₖ / Σ nₖ``.
+    """
+    acc = sums.resp.dtype
+    c = centers.to(acc)
+    nk = sums.resp + 10 * torch.finfo(dtype).eps
+    means = (sums.first + sums.resp.unsqueeze(1) * c) / nk.unsqueeze(1)
+    delta = means - c
+    if kind in ("full", "tied"):
+        cross = sums.first.unsqueeze(2) * delta.unsqueeze(1)
+        scatter = (
+            sums.second
+            - cross
+            - cross.mT
+            + sums.resp.reshape(-1, 1, 1) * delta.unsqueeze(2) * delta.unsqueeze(1)
+        )
+        d = scatter.shape[-1]
+        eye = torch.eye(d, dtype=acc, device=scatter.device)
+        if kind == "full":
+            covariances = scatter / nk.reshape(-1, 1, 1) + reg_covar * eye
+        else:
+            covariances = scatter.sum(0) / nk.sum() + reg_covar * eye
+    else:
+        variances = sums.second - 2 * delta * sums.first + sums.resp.unsqueeze(1) * delta**2
+        variances = variances / nk.unsqueeze(1) + reg_covar
+        covariances = variances if kind == "diag" else variances.mean(1)
+    weights = nk / (n_samples if n_samples is not None else nk.sum())
+    covariances = covariances.to(dtype)
+    factor, failed = precision_cholesky(covariances, kind)
+    mixture = Mixture(kind, weights.to(dtype), means.to(dtype), covariances, factor)
+    return mixture, failed
+
+
+@dataclass
+class Fit:
+    """The outcome of EM from one initialisation."""
+
+    mixture: Mixture
+    n_iter: int
+    lower_bound: float
+    lower_bounds: list[float]
+    converged: bool
+
+
+def run_em(
+    X: torch.Tensor,
+    mixture: Mixture,
+    *,
+    tol: float,
+    max_iter: int,
+    reg_covar: float,
+    lower_bound: float,
+    budget: int,
+    verbose: int = 0,
+    verbose_interval: int = 10,
+) -> Fit:
+    """EM iterations from ``mixture`` until the lower bound changes by less than ``tol``.
+
+    As scikit-learn: iteration ``n`` runs an E-step under the current parameters and an
+    M-step; its lower bound is the mean log-likelihood of that E-step (of the parameters
+    before the M-step), and the fit stops at the first ``n`` where it changed by less
+    than ``tol`` from the previous one (``lower_bound`` is the value before the first).
+    One host read per iteration: the lower bound and whether a factor failed, together.
+    """
+    n = X.shape[0]
+    bounds: list[float] = []
+    if max_iter == 0:
+        return Fit(mixture, 0, lower_bound, bounds, False)
+    converged = False
+    n_iter = 0
+    for n_iter in range(1, max_iter + 1):
+        previous = lower_bound
+        sums = e_step_sums(X, mixture, budget)
+        assert sums.log_norm is not None
+        mixture, failed = m_step(sums, mixture.means, mixture.covariance_type, reg_covar, X.dtype)
+        mean_log_norm = (sums.log_norm / n).to(X.dtype)
+        value, bad = torch.stack(
+            [mean_log_norm.to(sums.resp.dtype), failed.to(sums.resp.dtype)]
+        ).tolist()
+        if bad:
+            raise ValueError(ill_defined_message(X.dtype))
+        lower_bound = value
+        bounds.append(value)
+        change = lower_bound - previous
+        if verbose >= 2 and n_iter % verbose_interval == 0:
+            print(f"  Iteration {n_iter}\t change: {change}")
+        if abs(change) < tol:
+            converged = True
+            break
+    return Fit(mixture, n_iter, lower_bound, bounds, converged)
+
+
+def with_means(mixture: Mixture, means: torch.Tensor) -> Mixture:
+    """``mixture`` with other means (shifting between coordinate systems)."""
+    return replace(mixture, means=means)
