@@ -34,6 +34,7 @@ def groups() -> dict[str, Callable[[Context], list[Row]]]:
         "dbscan": dbscan.run,
         "agglomerative": agglomerative.run,
         "hdbscan": importlib.import_module("benchmarks.hdbscan").run,
+        "spectral": importlib.import_module("benchmarks.spectral").run,
     }
     for name in EXTERNAL_GOALS:
         if importlib.util.find_spec(f"benchmarks.{name}") is not None:
