@@ -12,6 +12,7 @@ def register_algorithms(register: Any) -> None:
     """Register ``kmeans``, ``minibatch_kmeans``, ``dbscan``, ``agglomerative`` and ``hdbscan``."""
     from clusterlab_algorithms.agglomerative import AgglomerativeClustering
     from clusterlab_algorithms.dbscan import DBSCAN
+    from clusterlab_algorithms.gmm import GaussianMixture
     from clusterlab_algorithms.hdbscan import HDBSCAN
     from clusterlab_algorithms.kmeans import KMeans
     from clusterlab_algorithms.minibatch_kmeans import MiniBatchKMeans
@@ -22,4 +23,5 @@ def register_algorithms(register: Any) -> None:
     register("dbscan", DBSCAN)
     register("agglomerative", AgglomerativeClustering)
     register("hdbscan", HDBSCAN)
+    register("gmm", GaussianMixture)
     register("spectral", SpectralClustering)
