@@ -21,13 +21,17 @@ step per round (``L`` leaves), with one transfer of the plan to the host per rou
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import torch
 
 from clusterlab_algorithms._hdbscan.reachability import _EXACT_MARGIN
 from clusterlab_algorithms._linkage.single import join_components
 from clusterlab_algorithms._neighbors.blocks import kd_order
+from clusterlab_algorithms._shared.blocks import row_blocks
 from clusterlab_algorithms._shared.distances import SMALL_DIM, coordinatewise, squared_norms
+from clusterlab_algorithms._shared.threads import block_workers
 
 # Points per leaf: small leaves give tight balls, but every leaf costs a few launches
 # per search and an ``L x L`` plan. With few features distances are cheap and tight
@@ -50,6 +54,8 @@ def leaf_size(n: int, n_features: int, budget_bytes: int) -> int:
 # The first candidates of a leaf's neighbour search: its nearest leaves holding this many
 # times min_samples points (at least the leaf itself).
 _FIRST_POINTS = 4
+# Leaves searched by one task of the thread pool.
+_LEAVES_PER_TASK = 16
 
 
 class Leaves:
@@ -148,38 +154,44 @@ def core_distances(leaves: Leaves, min_samples: int) -> tuple[torch.Tensor, torc
     sizes = leaves.sizes.cpu().numpy()
     core_sq = torch.empty(n, dtype=X.dtype, device=device)
     near = torch.empty((n, min(n, min_samples)), dtype=torch.int64, device=device)
-    for leaf in range(n_leaves):
-        start, stop = int(leaves.starts[leaf]), int(leaves.stops[leaf])
-        wanted = np.flatnonzero(needed[leaf])
-        # The nearest leaves first, as many as hold _FIRST_SHARE times k points.
-        ranked = gap_order[leaf][needed[leaf][gap_order[leaf]]]
-        count = int(np.searchsorted(np.cumsum(sizes[ranked]), _FIRST_POINTS * k)) + 1
-        first = np.sort(ranked[:count])
-        cand = leaves.positions(first)
-        block = leaves.sq_dists(start, stop, cand)
-        values, index = torch.topk(block, min(k, cand.numel()), dim=1, largest=False)
-        index = cand[index]
-        if first.size < wanted.size:
-            # Every point's k-th distance so far bounds where its neighbours can lie.
-            bound = float(values[:, -1].max().sqrt()) if values.shape[1] == k else np.inf
-            rest = np.setdiff1d(wanted, first)
-            rest = rest[gap[leaf, rest] <= bound]
-            if rest.size:
-                more = leaves.positions(rest)
-                extra = leaves.sq_dists(start, stop, more)
-                values = torch.cat([values, extra], dim=1)
-                index = torch.cat([index, more.expand(stop - start, -1)], dim=1)
-                values, pick = torch.topk(values, k, dim=1, largest=False)
-                index = index.gather(1, pick)
-        if leaves.direct:
-            values, pick = values.sort(dim=1)
-            core_sq[start:stop] = values[:, min_samples - 1]
-            near[start:stop] = index.gather(1, pick)[:, : near.shape[1]]
-            continue
-        rows = torch.arange(start, stop, device=device)
-        exact, by_exact = leaves.exact(rows, index).sort(dim=1)
-        core_sq[start:stop] = exact[:, min_samples - 1]
-        near[start:stop] = index.gather(1, by_exact[:, : near.shape[1]])
+
+    def search(first_leaf: int, last_leaf: int) -> None:
+        for leaf in range(first_leaf, last_leaf):
+            start, stop = int(leaves.starts[leaf]), int(leaves.stops[leaf])
+            wanted = np.flatnonzero(needed[leaf])
+            # The nearest leaves first, as many as hold _FIRST_SHARE times k points.
+            ranked = gap_order[leaf][needed[leaf][gap_order[leaf]]]
+            count = int(np.searchsorted(np.cumsum(sizes[ranked]), _FIRST_POINTS * k)) + 1
+            first = np.sort(ranked[:count])
+            cand = leaves.positions(first)
+            block = leaves.sq_dists(start, stop, cand)
+            values, index = torch.topk(block, min(k, cand.numel()), dim=1, largest=False)
+            index = cand[index]
+            if first.size < wanted.size:
+                # Every point's k-th distance so far bounds where its neighbours can lie.
+                bound = float(values[:, -1].max().sqrt()) if values.shape[1] == k else np.inf
+                rest = np.setdiff1d(wanted, first)
+                rest = rest[gap[leaf, rest] <= bound]
+                if rest.size:
+                    more = leaves.positions(rest)
+                    extra = leaves.sq_dists(start, stop, more)
+                    values = torch.cat([values, extra], dim=1)
+                    index = torch.cat([index, more.expand(stop - start, -1)], dim=1)
+                    values, pick = torch.topk(values, k, dim=1, largest=False)
+                    index = index.gather(1, pick)
+            if leaves.direct:
+                values, pick = values.sort(dim=1)
+                core_sq[start:stop] = values[:, min_samples - 1]
+                near[start:stop] = index.gather(1, pick)[:, : near.shape[1]]
+                continue
+            rows = torch.arange(start, stop, device=device)
+            exact, by_exact = leaves.exact(rows, index).sort(dim=1)
+            core_sq[start:stop] = exact[:, min_samples - 1]
+            near[start:stop] = index.gather(1, by_exact[:, : near.shape[1]])
+
+    # Leaves write only their own rows, so groups of leaves may run on threads.
+    with block_workers(device) as workers:
+        workers.map(search, row_blocks(n_leaves, _LEAVES_PER_TASK))
     return core_sq.sqrt_(), near
 
 
@@ -249,23 +261,14 @@ def reachability_tree(
         floor = torch.maximum(lower_sq, low_active[:, None])
         needed = ((floor <= reach[:, None]) & ~same).cpu().numpy()
         active_host = active.cpu().numpy()
-        for leaf in np.flatnonzero(needed.any(1)).tolist():
-            start, stop = int(leaves.starts[leaf]), int(leaves.stops[leaf])
-            rows = np.flatnonzero(active_host[start:stop]) + start
-            if rows.size == 0:
-                continue
-            rows_t = torch.from_numpy(rows).to(device)
-            cand = leaves.positions(np.flatnonzero(needed[leaf]))
-            block = leaves.sq_dists_rows(rows_t, cand)
-            if scale != 1.0:
-                block.mul_(scale * scale)
-            torch.maximum(block, core_sq[cand][None, :], out=block)
-            torch.maximum(block, core_sq[rows_t, None], out=block)
-            block.masked_fill_(component[rows_t, None] == component[cand][None, :], torch.inf)
-            value, at = torch.min(block, dim=1)
-            better = value < nearest[rows_t]
-            nearest[rows_t] = torch.where(better, value, nearest[rows_t])
-            partner[rows_t] = torch.where(better, cand[at], partner[rows_t])
+        busy = np.flatnonzero(needed.any(1))
+
+        search = partial(
+            _search_rows, leaves, busy, needed, active_host, core_sq, component, nearest, partner
+        )
+        search = partial(search, scale)
+        with block_workers(device) as workers:
+            workers.map(search, row_blocks(busy.size, _LEAVES_PER_TASK))
         shortest = torch.full((n,), torch.inf, dtype=X.dtype, device=device)
         shortest.scatter_reduce_(0, component, nearest, "amin")
         at_shortest = torch.where(nearest == shortest[component], ids, n)
@@ -283,3 +286,40 @@ def reachability_tree(
     dist = leaves.exact(a, b[:, None]).squeeze(1).sqrt_() * scale
     weights = torch.maximum(torch.maximum(core[a], core[b]), dist)
     return a, b, weights
+
+
+def _search_rows(
+    leaves: Leaves,
+    busy: np.ndarray,
+    needed: np.ndarray,
+    active: np.ndarray,
+    core_sq: torch.Tensor,
+    component: torch.Tensor,
+    nearest: torch.Tensor,
+    partner: torch.Tensor,
+    scale: float,
+    first: int,
+    last: int,
+) -> None:
+    """One Borůvka round's search for the active rows of leaves ``busy[first:last]``.
+
+    Improves ``nearest`` (squared reachability) and ``partner`` of those rows in place.
+    """
+    device = leaves.X.device
+    for leaf in busy[first:last].tolist():
+        start, stop = int(leaves.starts[leaf]), int(leaves.stops[leaf])
+        rows = np.flatnonzero(active[start:stop]) + start
+        if rows.size == 0:
+            continue
+        rows_t = torch.from_numpy(rows).to(device)
+        cand = leaves.positions(np.flatnonzero(needed[leaf]))
+        block = leaves.sq_dists_rows(rows_t, cand)
+        if scale != 1.0:
+            block.mul_(scale * scale)
+        torch.maximum(block, core_sq[cand][None, :], out=block)
+        torch.maximum(block, core_sq[rows_t, None], out=block)
+        block.masked_fill_(component[rows_t, None] == component[cand][None, :], torch.inf)
+        value, at = torch.min(block, dim=1)
+        better = value < nearest[rows_t]
+        nearest[rows_t] = torch.where(better, value, nearest[rows_t])
+        partner[rows_t] = torch.where(better, cand[at], partner[rows_t])
