@@ -53,7 +53,7 @@ def leaf_size(n: int, n_features: int, budget_bytes: int) -> int:
 
 # The first candidates of a leaf's neighbour search: its nearest leaves holding this many
 # times min_samples points (at least the leaf itself).
-_FIRST_POINTS = 4
+_FIRST_POINTS = 16
 # Leaves searched by one task of the thread pool.
 _LEAVES_PER_TASK = 16
 
@@ -159,7 +159,7 @@ def core_distances(leaves: Leaves, min_samples: int) -> tuple[torch.Tensor, torc
         for leaf in range(first_leaf, last_leaf):
             start, stop = int(leaves.starts[leaf]), int(leaves.stops[leaf])
             wanted = np.flatnonzero(needed[leaf])
-            # The nearest leaves first, as many as hold _FIRST_SHARE times k points.
+            # The nearest leaves first, as many as hold _FIRST_POINTS times k points.
             ranked = gap_order[leaf][needed[leaf][gap_order[leaf]]]
             count = int(np.searchsorted(np.cumsum(sizes[ranked]), _FIRST_POINTS * k)) + 1
             first = np.sort(ranked[:count])
@@ -172,13 +172,26 @@ def core_distances(leaves: Leaves, min_samples: int) -> tuple[torch.Tensor, torc
                 bound = float(values[:, -1].max().sqrt()) if values.shape[1] == k else np.inf
                 rest = np.setdiff1d(wanted, first)
                 rest = rest[gap[leaf, rest] <= bound]
-                if rest.size:
+                if rest.size and values.shape[1] < k:
                     more = leaves.positions(rest)
                     extra = leaves.sq_dists(start, stop, more)
                     values = torch.cat([values, extra], dim=1)
                     index = torch.cat([index, more.expand(stop - start, -1)], dim=1)
                     values, pick = torch.topk(values, k, dim=1, largest=False)
                     index = index.gather(1, pick)
+                elif rest.size:
+                    # Only the rows whose k-th distance so far reaches the nearest of the
+                    # further leaves can find a nearer point there.
+                    low = float(gap[leaf, rest].min())
+                    sel = torch.nonzero(values[:, -1] >= low * low).squeeze(1)
+                    if sel.numel():
+                        more = leaves.positions(rest)
+                        extra = leaves.sq_dists_rows(sel + start, more)
+                        both = torch.cat([values[sel], extra], dim=1)
+                        ids = torch.cat([index[sel], more.expand(sel.numel(), -1)], dim=1)
+                        both, pick = torch.topk(both, k, dim=1, largest=False)
+                        values[sel] = both
+                        index[sel] = ids.gather(1, pick)
             if leaves.direct:
                 values, pick = values.sort(dim=1)
                 core_sq[start:stop] = values[:, min_samples - 1]
