@@ -238,7 +238,7 @@ class GaussianMixture(ClusterMixin, DensityMixin, BaseEstimator):
             k = self.n_components
             zero = torch.zeros((k, X.shape[1]), dtype=X.dtype, device=X.device)
             # Two passes: the means first, then the scatter about them.
-            first = resp_sums(X, zero, kind, budget, resp_of)
+            first = resp_sums(X, zero, "diag", budget, resp_of)
             means, _ = m_step(first, zero, "diag", 0.0, X.dtype)
             sums = resp_sums(X, means.means, kind, budget, resp_of)
             mixture, failed = m_step(
