@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from clusterlab_algorithms._shared.blocks import block_rows, row_blocks
+from clusterlab_algorithms._shared.blocks import block_rows, row_blocks, rows_per_block
 from clusterlab_algorithms._shared.distances import (
     SMALL_DIM,
     coordinatewise,
@@ -59,33 +59,153 @@ def rbf_affinity(X: torch.Tensor, gamma: float, budget_bytes: int) -> torch.Tens
 def knn_indices(X: torch.Tensor, n_neighbors: int, budget_bytes: int) -> torch.Tensor:
     """Indices (``n x n_neighbors``) of every point's nearest points, itself included.
 
-    Rows are compared against all points in blocks within ``budget_bytes``; in more than
-    ``SMALL_DIM`` features the GEMM's candidates are measured again exactly.
+    Above ``_RADIUS_MIN`` points the project's radius-neighbour search (a grid in up to
+    three dimensions, k-d tree leaves otherwise) lists the pairs within a radius ``r``
+    estimated from a sample; a point with at least ``n_neighbors`` points within ``r``
+    has its nearest ones among them, exactly. The others, and any data whose pairs
+    within ``r`` would exceed the budget, are searched against all points in blocks.
     """
+    n = X.shape[0]
+    out = torch.empty((n, n_neighbors), dtype=torch.int64, device=X.device)
+    rest = torch.arange(n, device=X.device)
+    if n >= _RADIUS_MIN:
+        radius = _sample_radius(X, n_neighbors, budget_bytes)
+        found = _radius_knn(X, n_neighbors, radius, budget_bytes) if radius > 0 else None
+        if found is not None:
+            index, ok = found
+            out[ok] = index[ok]
+            rest = torch.nonzero(~ok).flatten()
+    if rest.numel():
+        out[rest] = _brute_knn(X, rest, n_neighbors, budget_bytes)
+    return out
+
+
+# Below this many points the blocked search over all pairs is as fast as a pruned one.
+_RADIUS_MIN = 4096
+# Points sampled to estimate the radius, and the quantile of their n_neighbors-th
+# distance taken: the points beyond it (a few in a hundred) are searched in full.
+_RADIUS_SAMPLE = 512
+_RADIUS_QUANTILE = 0.98
+_BRUTE_BLOCK_BYTES = 32 * 2**20
+# Bytes held per listed pair: positions and distance in both directions, and sorting.
+_BYTES_PER_PAIR = 64
+
+
+def _sample_radius(X: torch.Tensor, n_neighbors: int, budget_bytes: int) -> float:
+    """A radius holding ``n_neighbors`` points around nearly every point."""
+    n = X.shape[0]
+    # Evenly spaced rows: deterministic, and data come in any order.
+    sample = torch.linspace(0, n - 1, min(n, _RADIUS_SAMPLE), device=X.device).long()
+    index = _brute_knn(X, sample, n_neighbors, budget_bytes)
+    kth = X[index[:, -1]] - X[sample]
+    dist = torch.linalg.vector_norm(kth, dim=1)
+    return float(torch.quantile(dist.to(torch.float64), _RADIUS_QUANTILE))
+
+
+def _radius_knn(
+    X: torch.Tensor, n_neighbors: int, radius: float, budget_bytes: int
+) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """The nearest points among those within ``radius``, and which rows have enough.
+
+    ``None`` when the pairs within ``radius`` would not fit in the budget.
+    """
+    from clusterlab_algorithms._neighbors.blocks import MIN_POINTS, BlockPairs
+    from clusterlab_algorithms._neighbors.grid import (
+        GridPairs,
+        Lattice,
+        chunk_pairs,
+        grid_applies,
+    )
+    from clusterlab_algorithms._neighbors.metric import Metric, max_tile_pairs
+    from clusterlab_algorithms._shared.scratch import ScratchBuffers
+
+    n = X.shape[0]
+    device = X.device
+    measure = Metric("euclidean", radius, X.shape[1])
+    lattice = Lattice(X, radius) if grid_applies(measure, X.shape[1]) else None
+    pairs: GridPairs | BlockPairs
+    if lattice is not None and lattice.fits:
+        pairs = GridPairs(
+            measure.prepare(X, None), measure, lattice, chunk_pairs(budget_bytes, device)
+        )
+    else:
+        max_pairs = max_tile_pairs(budget_bytes, X.dtype, device)
+        pairs = BlockPairs(
+            measure.prepare(X, X.mean(0)),
+            measure,
+            max_pairs,
+            ScratchBuffers(device),
+            blocks=n >= MIN_POINTS,
+        )
+    limit = max(1, budget_bytes // _BYTES_PER_PAIR)
+    firsts, seconds, scores = [], [], []
+    listed = 0
+    for chunk in pairs.chunks():
+        listed += chunk.first.numel()
+        if listed > limit:
+            return None
+        firsts.append(chunk.first)
+        seconds.append(chunk.second)
+        scores.append(pairs.score(chunk.first, chunk.second))
+    positions = torch.arange(n, device=device)
+    first = torch.cat([*firsts, *seconds, positions])
+    second = torch.cat([*seconds, *firsts, positions])
+    # Each point is its own nearest, at distance zero.
+    score = torch.cat([*scores, *scores, torch.zeros(n, dtype=X.dtype, device=device)])
+    del firsts, seconds, scores
+    # Lay each point's candidates out in a row of a padded matrix (one integer sort
+    # groups them) and take the row's nearest; a point with more candidates than a row
+    # holds is left to the full search.
+    counts = torch.bincount(first, minlength=n)
+    width = min(int(counts.max()), max(n_neighbors, limit // max(1, n)))
+    order = torch.argsort(first)
+    first, second, score = first[order], second[order], score[order]
+    starts = torch.cumsum(counts, 0) - counts
+    slot = torch.arange(first.numel(), device=device) - starts[first]
+    fits = slot < width
+    padded = torch.full((n, width), torch.inf, dtype=X.dtype, device=device)
+    padded[first[fits], slot[fits]] = score[fits]
+    _, nearest = torch.topk(padded, n_neighbors, dim=1, largest=False, sorted=True)
+    take = (starts[:, None] + nearest).clamp_(max=max(0, first.numel() - 1))
+    ok_at = (counts >= n_neighbors) & (counts <= width)
+    second = second[take]
+    ids = pairs.ids
+    index = torch.empty((n, n_neighbors), dtype=torch.int64, device=device)
+    index[ids] = ids[second]
+    ok = torch.empty_like(ok_at)
+    ok[ids] = ok_at
+    return index, ok
+
+
+def _brute_knn(
+    X: torch.Tensor, queries: torch.Tensor, n_neighbors: int, budget_bytes: int
+) -> torch.Tensor:
+    """The nearest points of the rows ``queries`` among all points, in blocks of rows."""
     n = X.shape[0]
     direct = X.shape[1] <= SMALL_DIM
     centered = X - X.mean(0)
     norms = None if direct else squared_norms(centered)
     k = min(n, n_neighbors if direct else n_neighbors + _EXACT_MARGIN)
-    # A block holds its distances and topk's working copy.
-    rows = block_rows(n, 2 * X.element_size(), budget_bytes, X.device)
-    out = torch.empty((n, n_neighbors), dtype=torch.int64, device=X.device)
-    for start, stop in row_blocks(n, rows):
-        q = centered[start:stop]
+    # A block holds its distances and topk's working copy. Blocks far larger than the
+    # cache are still worth it here: each is a few whole-block passes, and blocks of a
+    # few rows cost more in per-operation overhead than in memory traffic.
+    rows = rows_per_block(n, 2 * X.element_size(), min(budget_bytes, _BRUTE_BLOCK_BYTES))
+    out = torch.empty((queries.numel(), n_neighbors), dtype=torch.int64, device=X.device)
+    for start, stop in row_blocks(queries.numel(), rows):
+        ids = queries[start:stop]
+        q = centered[ids]
         if direct:
             dist = coordinatewise(q, centered, squared=True)
         else:
             assert norms is not None
-            dist = pairwise_sq_dists(q, centered, norms[start:stop], norms)
+            dist = pairwise_sq_dists(q, centered, norms[ids], norms)
         # Each point's own distance is exactly zero, as a tree search finds it.
-        dist[
-            torch.arange(stop - start, device=X.device), torch.arange(start, stop, device=X.device)
-        ] = 0
+        dist[torch.arange(stop - start, device=X.device), ids] = 0
         _, index = torch.topk(dist, k, dim=1, largest=False, sorted=direct)
         if not direct:
-            diff = X[index] - X[start:stop].unsqueeze(1)
+            diff = X[index] - X[ids].unsqueeze(1)
             exact = diff.mul_(diff).sum(-1)
-            exact[index == torch.arange(start, stop, device=X.device)[:, None]] = -1.0
+            exact[index == ids[:, None]] = -1.0
             order = torch.argsort(exact, dim=1, stable=True)
             index = torch.gather(index, 1, order)
         out[start:stop] = index[:, :n_neighbors]
