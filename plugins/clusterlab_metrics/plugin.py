@@ -10,7 +10,7 @@ from clusterlab import hookimpl
 @hookimpl
 def register_metrics(register: Any) -> None:
     """Register the internal scores and the external ones, which need ground truth."""
-    from clusterlab_metrics import external, internal
+    from clusterlab_metrics import external, internal, likelihood
 
     def add_internal(name: str, fn: Any, greater_is_better: bool, description: str) -> None:
         register(
@@ -45,4 +45,10 @@ def register_metrics(register: Any) -> None:
     add_external("fowlkes_mallows", external.fowlkes_mallows, "Fowlkes-Mallows index")
     add_external(
         "cluster_accuracy", external.cluster_accuracy, "Accuracy under the best cluster-class match"
+    )
+
+    add_internal("bic", likelihood.bic, False, "Bayesian information criterion of a mixture")
+    add_internal("aic", likelihood.aic, False, "Akaike information criterion of a mixture")
+    add_internal(
+        "log_likelihood", likelihood.log_likelihood, True, "Mean log-likelihood per sample"
     )
