@@ -35,6 +35,7 @@ def groups() -> dict[str, Callable[[Context], list[Row]]]:
         "agglomerative": agglomerative.run,
         "hdbscan": importlib.import_module("benchmarks.hdbscan").run,
         "spectral": importlib.import_module("benchmarks.spectral").run,
+        "gmm": importlib.import_module("benchmarks.gmm").run,
     }
     for name in EXTERNAL_GOALS:
         if importlib.util.find_spec(f"benchmarks.{name}") is not None:

@@ -37,6 +37,7 @@ GROUP_NAMES = (
     "dbscan",
     "agglomerative",
     "hdbscan",
+    "gmm",
     "spectral",
     "silhouette",
     "scaleout",
