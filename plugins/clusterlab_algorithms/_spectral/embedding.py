@@ -15,6 +15,7 @@ with products by ``N`` alone (sparse for neighbour graphs), on the device.
 
 from __future__ import annotations
 
+import math
 import warnings
 from typing import NamedTuple
 
@@ -24,9 +25,12 @@ from sklearn.exceptions import ConvergenceWarning
 # Dense eigh costs O(n^3) however few eigenpairs are wanted; above this many points the
 # iterative solver, O(nnz) per product, is the faster one.
 DENSE_MAX = 1000
-# Chebyshev degree per cycle of the subspace iteration: enough to make a cycle's
-# products dominate its orthonormalisation, few enough to watch convergence often.
-_DEGREE = 12
+# Chebyshev degree of the first cycle, doubled (up to the last) while a cycle cuts the
+# residual by less than _SLOW: few products where the wanted eigenvalues stand apart
+# (rbf kernels), high degrees where they crowd (long neighbour graphs), where a high
+# degree also makes a cycle's products outweigh its orthonormalisation.
+_DEGREES = (8, 16, 32, 64)
+_SLOW = 0.1
 _MAX_CYCLES = 1000
 
 
@@ -124,6 +128,8 @@ def largest_eigenpairs(
     V[:, 0] = start
     V = torch.linalg.qr(V).Q
     mu = torch.zeros(k, dtype=dtype, device=start.device)
+    step = 0
+    previous = math.inf
     for _cycle in range(_MAX_CYCLES):
         W = op @ V
         H = V.T @ W
@@ -131,15 +137,18 @@ def largest_eigenpairs(
         theta, Y = theta.flip(0), Y.flip(1)
         V, W = V @ Y, W @ Y
         mu = theta[:k]
-        residual = torch.linalg.vector_norm(W[:, :k] - V[:, :k] * mu, dim=0).max()
-        if float(residual) <= tol:
+        residual = float(torch.linalg.vector_norm(W[:, :k] - V[:, :k] * mu, dim=0).max())
+        if residual <= tol:
             return mu, V[:, :k]
+        if residual > _SLOW * previous:
+            step = min(step + 1, len(_DEGREES) - 1) if _cycle else 0
+        previous = residual
         # Damp [-1, a]; a is kept above -0.5 so the polynomial's growth stays in range.
         a = max(float(theta[-1]), -0.5)
-        V = torch.linalg.qr(_chebyshev(op, V, W, _DEGREE, -1.0, a)).Q
+        V = torch.linalg.qr(_chebyshev(op, V, W, _DEGREES[step], -1.0, a)).Q
     warnings.warn(
         f"the spectral embedding did not converge to eigen_tol={tol:g} in "
-        f"{_MAX_CYCLES * _DEGREE} products; the eigenvectors may be inexact",
+        f"{_MAX_CYCLES} cycles; the eigenvectors may be inexact",
         ConvergenceWarning,
         stacklevel=3,
     )
@@ -153,10 +162,12 @@ def _chebyshev(
     e = 0.5 * (hi - lo)
     c = 0.5 * (hi + lo)
     previous, current = V, (W - c * V) / e
-    for _ in range(2, degree + 1):
-        following = (op @ current - c * current) * (2.0 / e) - previous
+    for j in range(2, degree + 1):
+        following = op @ current
+        following.mul_(2.0 / e).add_(current, alpha=-2.0 * c / e).sub_(previous)
         previous, current = current, following
-        # Rescale the pair alike so the recurrence keeps its ratios but never overflows.
-        scale = torch.linalg.vector_norm(current, dim=0, keepdim=True).clamp_min_(1e-30)
-        previous, current = previous / scale, current / scale
+        if j % 4 == 0:
+            # Rescale the pair alike: the recurrence keeps its ratios but never overflows.
+            scale = torch.linalg.vector_norm(current, dim=0, keepdim=True).clamp_min_(1e-30)
+            previous, current = previous / scale, current / scale
     return current
