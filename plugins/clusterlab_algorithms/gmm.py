@@ -187,7 +187,7 @@ class GaussianMixture(ClusterMixin, DensityMixin, BaseEstimator):
                     stacklevel=2,
                 )
             mixture = best.mixture
-            labels = self._log_prob(centred, mixture, budget).argmax(1)
+            labels = self._labels(centred, mixture, budget)
         self._set_fitted(mixture, offset, as_tensor)
         self.converged_ = best.converged
         self.n_iter_ = best.n_iter
@@ -333,7 +333,19 @@ class GaussianMixture(ClusterMixin, DensityMixin, BaseEstimator):
         weighted_log_prob_blocks(X, mixture, budget, store)
         return out
 
-    def _test_log_prob(self, X: Any) -> tuple[torch.Tensor, bool]:
+    def _labels(self, X: torch.Tensor, mixture: Mixture, budget: int) -> torch.Tensor:
+        """The most probable component of every row, block by block (no ``n x k`` array)."""
+        labels = torch.empty(X.shape[0], dtype=torch.int64, device=X.device)
+
+        def store(start: int, stop: int, block: torch.Tensor) -> None:
+            labels[start:stop] = block.argmax(1)
+
+        weighted_log_prob_blocks(X, mixture, budget, store)
+        return labels
+
+    def _test_mixture(self, X: Any) -> tuple[torch.Tensor, Mixture, bool]:
+        """``X`` checked and centred as in the fit, the fitted mixture on its device, and
+        whether ``X`` was a tensor."""
         check_is_fitted(self)
         device = resolve_estimator_device(self.device, X)
         data, as_tensor = validate_input(self, X, device, reset=False)
@@ -353,13 +365,32 @@ class GaussianMixture(ClusterMixin, DensityMixin, BaseEstimator):
                 None,
                 tensor(self.precisions_cholesky_),
             )
-            log_prob = self._log_prob(data - offset, mixture, memory_budget(device))
+            return data - offset, mixture, as_tensor
+
+    def _test_log_prob(self, X: Any) -> tuple[torch.Tensor, bool]:
+        data, mixture, as_tensor = self._test_mixture(X)
+        with torch.no_grad():
+            log_prob = self._log_prob(data, mixture, memory_budget(data.device))
         return log_prob, as_tensor
+
+    def _log_likelihoods(self, X: Any) -> tuple[torch.Tensor, bool]:
+        """Each sample's log-likelihood, block by block (no ``n x k`` array)."""
+        data, mixture, as_tensor = self._test_mixture(X)
+        scores = torch.empty(data.shape[0], dtype=data.dtype, device=data.device)
+
+        def store(start: int, stop: int, block: torch.Tensor) -> None:
+            scores[start:stop] = torch.logsumexp(block, dim=1)
+
+        with torch.no_grad():
+            weighted_log_prob_blocks(data, mixture, memory_budget(data.device), store)
+        return scores, as_tensor
 
     def predict(self, X: Any) -> Any:
         """The most probable component of every sample of ``X``."""
-        log_prob, as_tensor = self._test_log_prob(X)
-        return to_output(log_prob.argmax(1), as_tensor)
+        data, mixture, as_tensor = self._test_mixture(X)
+        with torch.no_grad():
+            labels = self._labels(data, mixture, memory_budget(data.device))
+        return to_output(labels, as_tensor)
 
     def fit_predict(self, X: Any, y: Any = None) -> Any:
         """Fit on ``X`` and return the most probable component of every sample (``labels_``)."""
@@ -375,20 +406,14 @@ class GaussianMixture(ClusterMixin, DensityMixin, BaseEstimator):
 
     def score_samples(self, X: Any) -> Any:
         """Log-likelihood of every sample of ``X`` under the mixture."""
-        log_prob, as_tensor = self._test_log_prob(X)
-        with torch.no_grad():
-            scores = torch.logsumexp(log_prob, dim=1)
+        scores, as_tensor = self._log_likelihoods(X)
         return to_output(scores, as_tensor)
 
     def score(self, X: Any, y: Any = None) -> float:
         """Mean log-likelihood of the samples of ``X`` (greater is better)."""
-        log_prob, _ = self._test_log_prob(X)
-        with torch.no_grad():
-            scores = torch.logsumexp(log_prob, dim=1)
-            return float(
-                scores.sum(dtype=torch.float64 if scores.device.type != "mps" else None)
-                / scores.shape[0]
-            )
+        scores, _ = self._log_likelihoods(X)
+        acc = torch.float32 if scores.device.type == "mps" else torch.float64
+        return float(scores.sum(dtype=acc)) / scores.shape[0]
 
     def _n_parameters(self) -> int:
         """Free parameters of the fitted model."""
