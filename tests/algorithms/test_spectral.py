@@ -162,8 +162,12 @@ def test_n_components_larger_than_n_clusters() -> None:
 
 def test_rbf_refused_beyond_the_budget(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CLUSTERLAB_MEMORY_BUDGET_MB", "1")
-    X = DATA["moons"][0]  # 600 x 600 float64 is 2.7 MiB
+    X = DATA["moons"][0]  # two 600 x 600 float64 matrices are 5.5 MiB
     with pytest.raises(AffinityTooLarge, match=r"600 x 600 .*nearest_neighbors"):
+        SpectralClustering(n_clusters=2, affinity="rbf").fit(X)
+    # One matrix (2.7 MiB) would fit in 4 MiB, but the fit holds two.
+    monkeypatch.setenv("CLUSTERLAB_MEMORY_BUDGET_MB", "4")
+    with pytest.raises(AffinityTooLarge, match="5 MiB"):
         SpectralClustering(n_clusters=2, affinity="rbf").fit(X)
     # The sparse graph needs no n x n matrix and runs under the same budget.
     labels = SpectralClustering(n_clusters=2, affinity="nearest_neighbors").fit(X).labels_

@@ -23,6 +23,10 @@ from clusterlab_algorithms._shared.distances import (
 _EXACT_MARGIN = 4
 
 
+# Dense n x n matrices an rbf fit holds at once: the affinity and the operator.
+DENSE_COPIES = 2
+
+
 class AffinityTooLarge(MemoryError):
     """The dense ``n x n`` affinity would not fit in the memory budget."""
 
@@ -30,13 +34,16 @@ class AffinityTooLarge(MemoryError):
 def rbf_affinity(X: torch.Tensor, gamma: float, budget_bytes: int) -> torch.Tensor:
     """``exp(-gamma * |x_i - x_j|^2)`` for all pairs, as a dense ``n x n`` tensor.
 
-    Raises :class:`AffinityTooLarge` when the matrix alone exceeds ``budget_bytes``.
+    Raises :class:`AffinityTooLarge` when two such matrices (the affinity, kept as the
+    fitted ``affinity_matrix_``, and the normalised operator made from it) exceed
+    ``budget_bytes``.
     """
     n = X.shape[0]
-    need = n * n * X.element_size()
+    need = DENSE_COPIES * n * n * X.element_size()
     if need > budget_bytes:
         raise AffinityTooLarge(
-            f"affinity='rbf' needs a dense {n} x {n} matrix of {need / 2**20:.0f} MiB, "
+            f"affinity='rbf' needs {DENSE_COPIES} dense {n} x {n} matrices, "
+            f"{need / 2**20:.0f} MiB, "
             f"more than the memory budget of {budget_bytes / 2**20:.0f} MiB "
             "(CLUSTERLAB_MEMORY_BUDGET_MB raises it); use affinity='nearest_neighbors' "
             "for data this large"
@@ -44,7 +51,7 @@ def rbf_affinity(X: torch.Tensor, gamma: float, budget_bytes: int) -> torch.Tens
     centered = X - X.mean(0)
     norms = squared_norms(centered)
     out = torch.empty((n, n), dtype=X.dtype, device=X.device)
-    # The output is already counted; each tile's temporary is one block of rows.
+    # The matrices are already counted; each tile's temporary is one block of rows.
     rows = block_rows(n, X.element_size(), max(1, budget_bytes - need), X.device)
     for start, stop in row_blocks(n, rows):
         tile = out[start:stop]
