@@ -51,7 +51,7 @@ DATA: dict[str, tuple[np.ndarray, int, float]] = {
 }
 AFFINITIES = ["nearest_neighbors", "rbf"]
 ASSIGN = ["kmeans", "discretize", "cluster_qr"]
-# digits (1797 points) runs the iterative solver: its cases go to the slow suite.
+# digits (1797 points, 64 features) is the slowest case for scikit-learn: slow suite.
 CASES = [pytest.param(name, marks=pytest.mark.slow) if name == "digits" else name for name in DATA]
 
 

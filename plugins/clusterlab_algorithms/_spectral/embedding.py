@@ -24,7 +24,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 # Dense eigh costs O(n^3) however few eigenpairs are wanted; above this many points the
 # iterative solver, O(nnz) per product, is the faster one.
-DENSE_MAX = 1000
+DENSE_MAX = 500
 # Chebyshev degree of the first cycle, doubled (up to the last) while a cycle cuts the
 # residual by less than _SLOW: few products where the wanted eigenvalues stand apart
 # (rbf kernels), high degrees where they crowd (long neighbour graphs), where a high
