@@ -54,7 +54,7 @@ class SpectralClustering(ClusterMixin, BaseEstimator):
             distance matrix).
         n_neighbors: neighbours per point (itself included) of the neighbour graphs.
         eigen_tol: largest residual ``|N v - mu v|`` of the iterative solver; ``"auto"``
-            is 1e-5 for float32 data and 1e-8 for float64.
+            (or 0) is 1e-5 for float32 data and 1e-8 for float64.
         assign_labels: ``"kmeans"``, ``"discretize"`` or ``"cluster_qr"``.
         device: where to compute (``"cpu"``, ``"cuda"``, ...); ``None`` follows the input.
 
@@ -130,7 +130,10 @@ class SpectralClustering(ClusterMixin, BaseEstimator):
         budget = memory_budget(device)
         with torch.no_grad():
             affinity = self._affinity(data, budget)
-            tol = auto_tol(data.dtype) if self.eigen_tol == "auto" else float(self.eigen_tol)
+            # 0 asks ARPACK for machine precision; a residual test can only reach the
+            # dtype's floor, which is what "auto" is.
+            tol = float(self.eigen_tol) if self.eigen_tol != "auto" else 0.0
+            tol = tol if tol > 0 else auto_tol(data.dtype)
             generator = make_generator(int(abs(solver_seed[0]) * 2**31), device)
             embedding = spectral_embedding(affinity, n_components, tol, generator)
             maps = embedding.maps

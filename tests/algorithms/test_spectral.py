@@ -239,3 +239,16 @@ def test_neighbour_search_matches_sklearn(d: int) -> None:
     expected = NearestNeighbors(n_neighbors=10).fit(X).kneighbors(X)[0]
     np.testing.assert_allclose(ours, expected, rtol=0, atol=1e-12)
     assert all(len(set(row)) == 10 for row in index)
+
+
+@pytest.mark.parametrize("eigen_tol", [0, 1e-3])
+def test_eigen_tol(eigen_tol: float) -> None:
+    """0 means the dtype's floor (scikit-learn's ARPACK: machine precision); a loose
+    tolerance still leaves eigenvalues within it of scipy's."""
+    X = make_moons(1500, noise=0.06, random_state=2)[0]
+    kw = dict(n_clusters=2, affinity="nearest_neighbors", assign_labels="cluster_qr")
+    ref = SklearnSpectral(random_state=0, **kw).fit(X)
+    ours = SpectralClustering(random_state=0, eigen_tol=eigen_tol, **kw).fit(X)
+    expected = _scipy_eigenvalues(ref.affinity_matrix_, 2)
+    np.testing.assert_allclose(ours.eigenvalues_, expected, atol=max(eigen_tol, 1e-8))
+    assert adjusted_rand_score(ref.labels_, ours.labels_) >= 0.99
