@@ -252,3 +252,20 @@ def test_eigen_tol(eigen_tol: float) -> None:
     expected = _scipy_eigenvalues(ref.affinity_matrix_, 2)
     np.testing.assert_allclose(ours.eigenvalues_, expected, atol=max(eigen_tol, 1e-8))
     assert adjusted_rand_score(ref.labels_, ours.labels_) >= 0.99
+
+
+@pytest.mark.parametrize("name", ["moons", "blobs", "iris", "wine"])
+def test_warns_where_sklearn_warns_of_a_disconnected_graph(name: str) -> None:
+    X, k, _ = DATA[name]
+    kw = dict(n_clusters=k, affinity="nearest_neighbors", random_state=0)
+    with warnings.catch_warnings(record=True) as theirs:
+        warnings.simplefilter("always")
+        SklearnSpectral(assign_labels="cluster_qr", **kw).fit(X)
+    with warnings.catch_warnings(record=True) as ours:
+        warnings.simplefilter("always")
+        SpectralClustering(assign_labels="cluster_qr", **kw).fit(X)
+
+    def disconnected(caught: list[Any]) -> bool:
+        return any("not fully connected" in str(w.message) for w in caught)
+
+    assert disconnected(ours) == disconnected(theirs)

@@ -71,6 +71,24 @@ def normalized_operator(affinity: torch.Tensor) -> tuple[torch.Tensor, torch.Ten
     return op, dd
 
 
+def is_connected(affinity: torch.Tensor) -> bool:
+    """Whether the graph of the nonzero entries of ``affinity`` is connected.
+
+    Sparse graphs go through the project's union-find; a dense one is taken as connected
+    unless a point has no neighbour at all, as rbf kernels are positive everywhere but
+    where they underflow.
+    """
+    n = affinity.shape[0]
+    if not affinity.is_sparse:
+        return bool(((affinity != 0).sum(1) > 1).all())
+    from clusterlab_algorithms._neighbors.components import new_forest, union_flat
+
+    rows, cols = affinity.coalesce().indices()
+    parent = new_forest(n, affinity.device)
+    union_flat(parent, rows, cols)
+    return bool((parent == 0).all())
+
+
 def _sqrt_degree(degree: torch.Tensor) -> torch.Tensor:
     return torch.where(degree == 0, torch.ones_like(degree), degree).sqrt_()
 
@@ -91,6 +109,12 @@ def spectral_embedding(
     """The embedding of the symmetric graph ``affinity`` (dense or sparse), first vector kept."""
     op, dd = normalized_operator(affinity)
     n = op.shape[0]
+    if not is_connected(affinity):
+        warnings.warn(
+            "Graph is not fully connected, spectral embedding may not work as expected.",
+            UserWarning,
+            stacklevel=3,
+        )
     if n <= dense_max or n < 4 * n_components:
         dense = op.to_dense() if op.layout != torch.strided else op
         mu, vectors = torch.linalg.eigh(dense)
