@@ -25,6 +25,8 @@ from clusterlab_algorithms._mixture.em import (
     Fit,
     Mixture,
     m_step,
+    most_probable,
+    normalise,
     resp_sums,
     run_em,
     weighted_log_prob_blocks,
@@ -338,7 +340,7 @@ class GaussianMixture(ClusterMixin, DensityMixin, BaseEstimator):
         labels = torch.empty(X.shape[0], dtype=torch.int64, device=X.device)
 
         def store(start: int, stop: int, block: torch.Tensor) -> None:
-            labels[start:stop] = block.argmax(1)
+            labels[start:stop] = most_probable(block, dim=1)
 
         weighted_log_prob_blocks(X, mixture, budget, store)
         return labels
@@ -379,7 +381,7 @@ class GaussianMixture(ClusterMixin, DensityMixin, BaseEstimator):
         scores = torch.empty(data.shape[0], dtype=data.dtype, device=data.device)
 
         def store(start: int, stop: int, block: torch.Tensor) -> None:
-            scores[start:stop] = torch.logsumexp(block, dim=1)
+            scores[start:stop] = normalise(block, dim=1)[0]
 
         with torch.no_grad():
             weighted_log_prob_blocks(data, mixture, memory_budget(data.device), store)
@@ -400,8 +402,7 @@ class GaussianMixture(ClusterMixin, DensityMixin, BaseEstimator):
         """Posterior probability of every component for every sample (n x k)."""
         log_prob, as_tensor = self._test_log_prob(X)
         with torch.no_grad():
-            log_prob -= torch.logsumexp(log_prob, dim=1, keepdim=True)
-            proba = log_prob.exp_()
+            _, proba = normalise(log_prob, dim=1)
         return to_output(proba, as_tensor)
 
     def score_samples(self, X: Any) -> Any:

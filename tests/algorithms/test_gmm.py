@@ -232,3 +232,35 @@ def test_device_follows_the_parameter_and_dtype_the_input(device):
     assert model.labels_.device.type == torch.device(device).type
     assert model.covariances_.dtype == torch.float32
     assert model.predict_proba(X.to(device)).shape == (400, 3)
+
+
+def test_most_probable_is_numpys_argmax_ties_included():
+    from clusterlab_algorithms._mixture.em import most_probable
+
+    rng = np.random.default_rng(0)
+    values = rng.integers(0, 3, size=(500, 7)).astype(np.float64)  # many ties
+    got = most_probable(torch.from_numpy(values), dim=1).numpy()
+    assert np.array_equal(got, values.argmax(1))
+    got_t = most_probable(torch.from_numpy(values.T.copy()), dim=0).numpy()
+    assert np.array_equal(got_t, values.argmax(1))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_normalise_is_scipys_logsumexp_far_below_the_largest_term(dtype):
+    from scipy.special import logsumexp
+
+    from clusterlab_algorithms._mixture.em import normalise
+
+    rng = np.random.default_rng(1)
+    # Terms hundreds to thousands below the largest: their exponentials underflow.
+    values = (rng.normal(size=(300, 8)) * np.array([1, 10, 100, 500, 1000, 2, 3, 5000])).astype(
+        dtype
+    )
+    log_norm, proba = normalise(torch.from_numpy(values.copy()), dim=1)
+    expected = logsumexp(values.astype(np.float64), axis=1)
+    rtol = 1e-6 if dtype == np.float32 else 1e-14
+    assert np.allclose(log_norm.numpy(), expected, rtol=rtol, atol=0)
+    reference = np.exp(values.astype(np.float64) - expected[:, None])
+    # Rounding of exp(x - lse) grows with |x| (up to thousands here).
+    assert np.abs(proba.numpy() - reference).max() < (1e-6 if dtype == np.float32 else 1e-12)
+    assert np.all(proba.numpy() >= np.finfo(dtype).tiny)  # never subnormal
