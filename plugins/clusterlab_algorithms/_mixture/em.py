@@ -25,6 +25,7 @@ from clusterlab_algorithms._mixture.covariance import (
     precision_cholesky,
 )
 from clusterlab_algorithms._shared.blocks import block_rows, row_blocks
+from clusterlab_algorithms._shared.threads import block_workers
 
 
 def accumulate_dtype(device: torch.device) -> torch.dtype:
@@ -150,12 +151,20 @@ def _block_terms(mixture: Mixture) -> tuple[torch.Tensor, torch.Tensor]:
 def weighted_log_prob_blocks(
     X: torch.Tensor, mixture: Mixture, budget: int, fn: Callable[[int, int, torch.Tensor], None]
 ) -> None:
-    """Call ``fn(start, stop, log_prob)`` with every block's weighted log-densities (``b x k``)."""
+    """Call ``fn(start, stop, log_prob)`` with every block's weighted log-densities (``b x k``).
+
+    ``fn`` may be called from several threads at once, each time for other rows.
+    """
     log_det, log_w = _block_terms(mixture)
     rows = rows_for(X, mixture.n_components, budget)
-    for start, stop in row_blocks(X.shape[0], rows):
+
+    def block(start: int, stop: int) -> None:
         log_prob, _ = _log_prob_block(X[start:stop], mixture, log_det, log_w)
         fn(start, stop, log_prob.T)
+
+    # Each block writes only its own rows, so blocks may run on several threads.
+    with block_workers(X.device, threaded=X.shape[0] >= MIN_THREADED_SAMPLES) as workers:
+        workers.map(block, row_blocks(X.shape[0], rows))
 
 
 def _add_block_sums(
@@ -198,20 +207,59 @@ def _empty_sums(X: torch.Tensor, centers: torch.Tensor, kind: str, with_log_norm
     return Sums(zeros(k), zeros(k, d), zeros(*shape), zeros() if with_log_norm else None)
 
 
+# The rows are cut into at most this many chunks, each summed on its own and the chunks'
+# sums added in order: a layout that does not depend on the number of threads, so that
+# results do not depend on the machine, with few partial sums to hold.
+CHUNKS = 8
+# Below this many samples the passes run on one thread: sharing a short pass between
+# threads cost more in waking them than it gained.
+MIN_THREADED_SAMPLES = 50_000
+
+
+def _chunks(n_rows: int, rows: int) -> list[tuple[int, int]]:
+    """``(start, stop)`` of at most :data:`CHUNKS` near-equal chunks of whole blocks."""
+    n_blocks = -(-n_rows // rows)
+    count = max(1, min(CHUNKS, n_blocks))
+    return [
+        (i * n_blocks // count * rows, min(n_rows, (i + 1) * n_blocks // count * rows))
+        for i in range(count)
+    ]
+
+
+def _summed(X: torch.Tensor, rows: int, chunk_sums: Callable[[int, int], Sums]) -> Sums:
+    """The sums of every chunk of rows, each chunk on a worker thread (one torch thread
+    each) on the CPU, added in the chunks' order."""
+    threaded = X.shape[0] >= MIN_THREADED_SAMPLES
+    with block_workers(X.device, threaded=threaded) as workers:
+        parts = workers.map(chunk_sums, _chunks(X.shape[0], rows))
+    total = parts[0]
+    for part in parts[1:]:
+        total.resp += part.resp
+        total.first += part.first
+        total.second += part.second
+        if total.log_norm is not None and part.log_norm is not None:
+            total.log_norm += part.log_norm
+    return total
+
+
 def e_step_sums(X: torch.Tensor, mixture: Mixture, budget: int) -> Sums:
     """The E-step under ``mixture`` and the M-step's sums about its means, in one pass."""
     kind = mixture.covariance_type
-    sums = _empty_sums(X, mixture.means, kind, with_log_norm=True)
-    assert sums.log_norm is not None
     log_det, log_w = _block_terms(mixture)
     rows = rows_for(X, mixture.n_components, budget)
-    for start, stop in row_blocks(X.shape[0], rows):
-        block = X[start:stop]
-        log_prob, D = _log_prob_block(block, mixture, log_det, log_w)
-        log_norm, resp = normalise(log_prob, dim=0)
-        sums.log_norm += log_norm.sum(dtype=sums.log_norm.dtype)
-        _add_block_sums(sums, block, mixture.means, D, resp, kind)
-    return sums
+
+    def chunk_sums(begin: int, end: int) -> Sums:
+        sums = _empty_sums(X, mixture.means, kind, with_log_norm=True)
+        assert sums.log_norm is not None
+        for start, stop in row_blocks(end - begin, rows):
+            block = X[begin + start : begin + stop]
+            log_prob, D = _log_prob_block(block, mixture, log_det, log_w)
+            log_norm, resp = normalise(log_prob, dim=0)
+            sums.log_norm += log_norm.sum(dtype=sums.log_norm.dtype)
+            _add_block_sums(sums, block, mixture.means, D, resp, kind)
+        return sums
+
+    return _summed(X, rows, chunk_sums)
 
 
 def resp_sums(
@@ -223,11 +271,16 @@ def resp_sums(
 ) -> Sums:
     """The M-step's sums about ``centers`` for given responsibilities (``resp_of(start, stop)``
     returns a block's, ``k x b``)."""
-    sums = _empty_sums(X, centers, kind, with_log_norm=False)
     rows = rows_for(X, centers.shape[0], budget)
-    for start, stop in row_blocks(X.shape[0], rows):
-        _add_block_sums(sums, X[start:stop], centers, None, resp_of(start, stop), kind)
-    return sums
+
+    def chunk_sums(begin: int, end: int) -> Sums:
+        sums = _empty_sums(X, centers, kind, with_log_norm=False)
+        for start, stop in row_blocks(end - begin, rows):
+            lo, hi = begin + start, begin + stop
+            _add_block_sums(sums, X[lo:hi], centers, None, resp_of(lo, hi), kind)
+        return sums
+
+    return _summed(X, rows, chunk_sums)
 
 
 def m_step(
