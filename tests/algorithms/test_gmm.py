@@ -264,3 +264,29 @@ def test_normalise_is_scipys_logsumexp_far_below_the_largest_term(dtype):
     # Rounding of exp(x - lse) grows with |x| (up to thousands here).
     assert np.abs(proba.numpy() - reference).max() < (1e-6 if dtype == np.float32 else 1e-12)
     assert np.all(proba.numpy() >= np.finfo(dtype).tiny)  # never subnormal
+
+
+@pytest.mark.parametrize("covariance_type", ["full", "diag"])
+def test_threads_do_not_change_the_fit(monkeypatch, covariance_type):
+    import clusterlab_algorithms._mixture.em as em
+
+    # Worker threads from the first sample on, and small blocks, so that chunks share out.
+    monkeypatch.setattr(em, "MIN_THREADED_SAMPLES", 0)
+    monkeypatch.setenv("CLUSTERLAB_MEMORY_BUDGET_MB", str(16 / 1024))
+    X = _blobs(n=3000, d=4, seed=12)
+    init = _start(X, covariance_type, 4, 12)
+    params = dict(n_components=4, covariance_type=covariance_type, **init)
+    previous = torch.get_num_threads()
+    fits = []
+    try:
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            fits.append(GaussianMixture(**params).fit(X))
+    finally:
+        torch.set_num_threads(previous)
+    one, two = fits
+    assert one.lower_bound_ == two.lower_bound_ and one.n_iter_ == two.n_iter_
+    assert np.array_equal(one.covariances_, two.covariances_)
+    assert np.array_equal(one.labels_, two.labels_)
+    expected = SklearnGaussianMixture(**params).fit(X)
+    assert two.lower_bound_ == pytest.approx(expected.lower_bound_, rel=1e-6)
