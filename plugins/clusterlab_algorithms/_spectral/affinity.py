@@ -69,19 +69,21 @@ def knn_indices(X: torch.Tensor, n_neighbors: int, budget_bytes: int) -> torch.T
     Above ``_RADIUS_MIN`` points the project's radius-neighbour search (a grid in up to
     three dimensions, k-d tree leaves otherwise) lists the pairs within a radius ``r``
     estimated from a sample; a point with at least ``n_neighbors`` points within ``r``
-    has its nearest ones among them, exactly. The others, and any data whose pairs
-    within ``r`` would exceed the budget, are searched against all points in blocks.
+    has its nearest ones among them, exactly. Where the pairs within ``r`` would exceed
+    the budget a smaller radius is tried; the points left over are searched against all
+    points in blocks.
     """
     n = X.shape[0]
     out = torch.empty((n, n_neighbors), dtype=torch.int64, device=X.device)
     rest = torch.arange(n, device=X.device)
     if n >= _RADIUS_MIN:
-        radius = _sample_radius(X, n_neighbors, budget_bytes)
-        found = _radius_knn(X, n_neighbors, radius, budget_bytes) if radius > 0 else None
-        if found is not None:
-            index, ok = found
-            out[ok] = index[ok]
-            rest = torch.nonzero(~ok).flatten()
+        for radius in _sample_radii(X, n_neighbors, budget_bytes):
+            found = _radius_knn(X, n_neighbors, radius, budget_bytes) if radius > 0 else None
+            if found is not None:
+                index, ok = found
+                out[ok] = index[ok]
+                rest = torch.nonzero(~ok).flatten()
+                break
     if rest.numel():
         out[rest] = _brute_knn(X, rest, n_neighbors, budget_bytes)
     return out
@@ -89,24 +91,27 @@ def knn_indices(X: torch.Tensor, n_neighbors: int, budget_bytes: int) -> torch.T
 
 # Below this many points the blocked search over all pairs is as fast as a pruned one.
 _RADIUS_MIN = 4096
-# Points sampled to estimate the radius, and the quantile of their n_neighbors-th
-# distance taken: the points beyond it (a few in a hundred) are searched in full.
+# Points sampled to estimate the radius, and the quantiles of their n_neighbors-th
+# distance tried, largest first: the points beyond it are searched in full, few for the
+# first (and for data of even density, the fastest), more for the smaller radii that
+# data of very uneven density need to keep their pairs within the budget.
 _RADIUS_SAMPLE = 512
-_RADIUS_QUANTILE = 0.98
+_RADIUS_QUANTILES = (0.98, 0.9, 0.7, 0.5)
 _BRUTE_BLOCK_BYTES = 32 * 2**20
 # Bytes held per listed pair: positions and distance in both directions, and sorting.
 _BYTES_PER_PAIR = 64
 
 
-def _sample_radius(X: torch.Tensor, n_neighbors: int, budget_bytes: int) -> float:
-    """A radius holding ``n_neighbors`` points around nearly every point."""
+def _sample_radii(X: torch.Tensor, n_neighbors: int, budget_bytes: int) -> list[float]:
+    """Radii holding ``n_neighbors`` points around most points, one per quantile."""
     n = X.shape[0]
     # Evenly spaced rows: deterministic, and data come in any order.
     sample = torch.linspace(0, n - 1, min(n, _RADIUS_SAMPLE), device=X.device).long()
     index = _brute_knn(X, sample, n_neighbors, budget_bytes)
     kth = X[index[:, -1]] - X[sample]
-    dist = torch.linalg.vector_norm(kth, dim=1)
-    return float(torch.quantile(dist.to(torch.float64), _RADIUS_QUANTILE))
+    dist = torch.linalg.vector_norm(kth, dim=1).to(torch.float64)
+    levels = torch.tensor(_RADIUS_QUANTILES, dtype=torch.float64, device=X.device)
+    return torch.quantile(dist, levels).tolist()
 
 
 def _radius_knn(
@@ -173,8 +178,19 @@ def _radius_knn(
     padded = torch.full((n, width), torch.inf, dtype=X.dtype, device=device)
     padded[first[fits], slot[fits]] = score[fits]
     _, nearest = torch.topk(padded, n_neighbors, dim=1, largest=False, sorted=True)
+    del padded
     take = (starts[:, None] + nearest).clamp_(max=max(0, first.numel() - 1))
-    ok_at = (counts >= n_neighbors) & (counts <= width)
+    heavy = counts > width
+    if bool(heavy.any()):
+        # Points in dense regions: their candidates sorted by distance, then by point.
+        mine = torch.nonzero(heavy[first]).flatten()
+        by_score = mine[torch.argsort(score[mine], stable=True)]
+        grouped = by_score[torch.argsort(first[by_score], stable=True)]
+        rows = torch.nonzero(heavy).flatten()
+        heavy_starts = torch.cumsum(counts[rows], 0) - counts[rows]
+        picks = heavy_starts[:, None] + torch.arange(n_neighbors, device=device)[None, :]
+        take[rows] = grouped[picks]
+    ok_at = counts >= n_neighbors
     second = second[take]
     ids = pairs.ids
     index = torch.empty((n, n_neighbors), dtype=torch.int64, device=device)
