@@ -272,3 +272,19 @@ def test_warns_where_sklearn_warns_of_a_disconnected_graph(name: str) -> None:
         return any("not fully connected" in str(w.message) for w in caught)
 
     assert disconnected(ours) == disconnected(theirs)
+
+
+@pytest.mark.parametrize("outlier", [False, True])
+def test_rbf_warns_where_sklearn_warns(outlier: bool) -> None:
+    """A point whose rbf affinities all underflow is cut off, in scikit-learn too."""
+    X = DATA["moons"][0]
+    if outlier:
+        X = np.r_[X, [[100.0, 100.0]]]
+    kw = dict(n_clusters=2, gamma=10.0, assign_labels="cluster_qr", random_state=0)
+    found = []
+    for model in (SklearnSpectral(**kw), SpectralClustering(**kw)):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            model.fit(X)
+        found.append(any("not fully connected" in str(w.message) for w in caught))
+    assert found == [outlier, outlier]

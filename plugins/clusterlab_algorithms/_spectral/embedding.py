@@ -80,7 +80,13 @@ def is_connected(affinity: torch.Tensor) -> bool:
     """
     n = affinity.shape[0]
     if not affinity.is_sparse:
-        return bool(((affinity != 0).sum(1) > 1).all())
+        # In blocks of rows: a whole n x n mask would be a third dense matrix.
+        step = max(1, 2**24 // max(1, n))
+        alone = torch.zeros((), dtype=torch.bool, device=affinity.device)
+        for start in range(0, n, step):
+            counts = torch.count_nonzero(affinity[start : start + step], dim=1)
+            alone |= (counts <= 1).any()
+        return not bool(alone)
     from clusterlab_algorithms._neighbors.components import new_forest, union_flat
 
     rows, cols = affinity.coalesce().indices()
