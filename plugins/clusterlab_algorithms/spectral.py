@@ -26,6 +26,7 @@ from clusterlab_algorithms._spectral.affinity import (
 )
 from clusterlab_algorithms._spectral.assign import cluster_qr, discretize
 from clusterlab_algorithms._spectral.embedding import DENSE_MAX, auto_tol, spectral_embedding
+from clusterlab_algorithms.kmeans import KMeans
 
 __all__ = ["DENSE_MAX", "AffinityTooLarge", "SpectralClustering"]
 
@@ -142,8 +143,6 @@ class SpectralClustering(ClusterMixin, BaseEstimator):
             elif self.assign_labels == "discretize":
                 labels = discretize(maps, int(random_state.randint(n)))
             else:
-                from clusterlab_algorithms.kmeans import KMeans
-
                 kmeans = KMeans(
                     self.n_clusters, n_init=self.n_init, random_state=random_state, device=device
                 )
