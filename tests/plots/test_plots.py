@@ -434,7 +434,7 @@ def test_plugin_registers_the_plots_and_they_render(
 ) -> None:
     plugins = build_plugins(autoload=False, extra=[("plots", plots_plugin)])
     names = plugins.registry.names("plot")
-    assert names == ["dendrogram", "k_distance", "scatter", "silhouette_diagram"]
+    assert names == ["condensed_tree", "dendrogram", "k_distance", "scatter", "silhouette_diagram"]
     trial = make_trial(blobs, fitted_kmeans.labels_, fitted_kmeans)
     for name in ("scatter", "k_distance", "silhouette_diagram"):
         figure = plugins.registry.get("plot", name).obj(trial)
