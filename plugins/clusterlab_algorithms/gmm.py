@@ -17,6 +17,7 @@ from clusterlab.device import memory_budget
 from clusterlab_algorithms._mixture.covariance import (
     COVARIANCE_TYPES,
     covariances_of,
+    ill_defined_message,
     n_parameters,
     precision_cholesky_from_precisions,
     precisions_of,
@@ -247,8 +248,6 @@ class GaussianMixture(ClusterMixin, DensityMixin, BaseEstimator):
                 sums, means.means, kind, self.reg_covar, X.dtype, n_samples=X.shape[0]
             )
             if "precisions_init" not in given and bool(failed):
-                from clusterlab_algorithms._mixture.covariance import ill_defined_message
-
                 raise ValueError(ill_defined_message(X.dtype))
             weights, means_, covariances, factor = (
                 mixture.weights,

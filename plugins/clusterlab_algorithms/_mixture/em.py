@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import torch
 
@@ -385,8 +385,3 @@ def run_em(
             converged = True
             break
     return Fit(mixture, n_iter, lower_bound, bounds, converged)
-
-
-def with_means(mixture: Mixture, means: torch.Tensor) -> Mixture:
-    """``mixture`` with other means (shifting between coordinate systems)."""
-    return replace(mixture, means=means)
