@@ -80,8 +80,9 @@ STATS_NOTE = (
 class Report:
     """What the report shows, before it is written in a format.
 
-    ``data`` holds raw values for CSV and JSON; ``headers``, ``cells`` (text) and
-    ``bold`` (the best per dataset) are the same table for the text formats.
+    ``data`` holds raw values for CSV and JSON; ``headers``, ``cells`` (text),
+    ``bold`` (the best per dataset) and ``numeric`` (which columns hold numbers, set
+    right) are the same table for the text formats.
     """
 
     title: str
@@ -324,7 +325,7 @@ def _latex_cell(text: str, bold: bool) -> str:
 
 
 def _terminal(shown: Report) -> str:
-    """Print a rich table (short run ids and parameter names) and return nothing more."""
+    """A rich table as the terminal shows it (short run ids and parameter names)."""
     from rich.console import Console
     from rich.table import Table
     from rich.text import Text
