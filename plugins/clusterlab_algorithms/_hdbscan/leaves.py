@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from clusterlab_algorithms._hdbscan.reachability import _EXACT_MARGIN
-from clusterlab_algorithms._linkage.single import join_components
+from clusterlab_algorithms._linkage.single import boruvka_step
 from clusterlab_algorithms._neighbors.blocks import kd_order
 from clusterlab_algorithms._shared.blocks import row_blocks
 from clusterlab_algorithms._shared.distances import SMALL_DIM, coordinatewise, squared_norms
@@ -282,19 +282,10 @@ def reachability_tree(
         search = partial(search, scale)
         with block_workers(device) as workers:
             workers.map(search, row_blocks(busy.size, _LEAVES_PER_TASK))
-        shortest = torch.full((n,), torch.inf, dtype=X.dtype, device=device)
-        shortest.scatter_reduce_(0, component, nearest, "amin")
-        at_shortest = torch.where(nearest == shortest[component], ids, n)
-        source = torch.full((n,), n, dtype=torch.int64, device=device)
-        source.scatter_reduce_(0, component, at_shortest, "amin")
-        roots = torch.nonzero(component == ids).squeeze(1)
-        source = source[roots]
-        target = component[partner[source]]
-        keep, root_of = join_components(roots, target, n)
-        first.append(source[keep])
-        second.append(partner[source[keep]])
-        joined += int(keep.sum())
-        component = root_of[component]
+        sources, targets, component = boruvka_step(component, nearest, partner, ids)
+        first.append(sources)
+        second.append(targets)
+        joined += int(sources.numel())
     a, b = torch.cat(first), torch.cat(second)
     dist = leaves.exact(a, b[:, None]).squeeze(1).sqrt_() * scale
     weights = torch.maximum(torch.maximum(core[a], core[b]), dist)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import torch
 
-from clusterlab_algorithms._linkage.single import join_components
+from clusterlab_algorithms._linkage.single import boruvka_step
 from clusterlab_algorithms._shared.blocks import block_rows, row_blocks
 from clusterlab_algorithms._shared.distances import SMALL_DIM, coordinatewise, squared_norms
 
@@ -108,20 +108,10 @@ def reachability_tree(
             torch.maximum(block, core_sq[start:stop, None], out=block)
             block.masked_fill_(component[start:stop, None] == component[None, :], torch.inf)
             torch.min(block, dim=1, out=(nearest[start:stop], partner[start:stop]))
-        # Every component's shortest outgoing edge; on ties, from its lowest point.
-        shortest = torch.full((n,), torch.inf, dtype=X.dtype, device=device)
-        shortest.scatter_reduce_(0, component, nearest, "amin")
-        at_shortest = torch.where(nearest == shortest[component], ids, n)
-        source = torch.full((n,), n, dtype=torch.int64, device=device)
-        source.scatter_reduce_(0, component, at_shortest, "amin")
-        roots = torch.nonzero(component == ids).squeeze(1)
-        source = source[roots]
-        target = component[partner[source]]
-        keep, root_of = join_components(roots, target, n)
-        first.append(source[keep])
-        second.append(partner[source[keep]])
-        joined += int(keep.sum())
-        component = root_of[component]
+        sources, targets, component = boruvka_step(component, nearest, partner, ids)
+        first.append(sources)
+        second.append(targets)
+        joined += int(sources.numel())
     a, b = torch.cat(first), torch.cat(second)
     dist = points.exact(a, b[:, None]).squeeze(1).sqrt_() / float(alpha)
     weights = torch.maximum(torch.maximum(core[a], core[b]), dist)

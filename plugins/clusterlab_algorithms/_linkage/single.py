@@ -57,23 +57,32 @@ def minimum_spanning_tree(
             block = pairwise_sq_dists(points[start:stop], points, norms[start:stop], norms)
             block.masked_fill_(component[start:stop, None] == component[None, :], torch.inf)
             torch.min(block, dim=1, out=(nearest[start:stop], partner[start:stop]))
-        # Every component's shortest outgoing edge; on ties, from its lowest point.
-        shortest = torch.full((n,), torch.inf, dtype=X.dtype, device=device)
-        shortest.scatter_reduce_(0, component, nearest, "amin")
-        at_shortest = torch.where(nearest == shortest[component], ids, n)
-        source = torch.full((n,), n, dtype=torch.int64, device=device)
-        source.scatter_reduce_(0, component, at_shortest, "amin")
-        roots = torch.nonzero(component == ids).squeeze(1)
-        source = source[roots]
-        target = component[partner[source]]
-        keep, root_of = join_components(roots, target, n)
-        first.append(source[keep])
-        second.append(partner[source[keep]])
-        joined += int(keep.sum())
-        component = root_of[component]
+        sources, targets, component = boruvka_step(component, nearest, partner, ids)
+        first.append(sources)
+        second.append(targets)
+        joined += int(sources.numel())
     ends_first, ends_second = torch.cat(first), torch.cat(second)
     lengths = torch.linalg.vector_norm(X[ends_first] - X[ends_second], dim=1)
     return ends_first.cpu().numpy(), ends_second.cpu().numpy(), lengths.cpu().numpy()
+
+
+def boruvka_step(
+    component: torch.Tensor, nearest: torch.Tensor, partner: torch.Tensor, ids: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One Borůvka round from each point's nearest point in another component (``nearest``,
+    ``partner``): every component's shortest outgoing edge, from its lowest point on ties,
+    joined without cycles. Returns the edges' two ends and each point's new component."""
+    n = component.numel()
+    shortest = torch.full((n,), torch.inf, dtype=nearest.dtype, device=nearest.device)
+    shortest.scatter_reduce_(0, component, nearest, "amin")
+    at_shortest = torch.where(nearest == shortest[component], ids, n)
+    source = torch.full((n,), n, dtype=torch.int64, device=nearest.device)
+    source.scatter_reduce_(0, component, at_shortest, "amin")
+    roots = torch.nonzero(component == ids).squeeze(1)
+    source = source[roots]
+    target = component[partner[source]]
+    keep, root_of = join_components(roots, target, n)
+    return source[keep], partner[source[keep]], root_of[component]
 
 
 def join_components(
