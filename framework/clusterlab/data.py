@@ -20,13 +20,18 @@ _COPIES = 2
 
 @dataclass
 class BuiltDataset:
-    """A dataset ready for trials: ``X`` on the device, labels on the CPU, and its digest."""
+    """A dataset ready for trials: ``X`` on the device, labels on the CPU, and its digest.
+
+    ``references`` holds every reference labelling the dataset gave (a benchmark dataset
+    may have several), ``y`` the first of them, or ``None`` where there is none.
+    """
 
     X: Any
     y: np.ndarray | None
     digest: str
     n_samples: int
     n_features: int
+    references: tuple[np.ndarray, ...] = ()
 
 
 def build_dataset(
@@ -39,8 +44,6 @@ def build_dataset(
 ) -> BuiltDataset:
     """Load a trial's dataset, apply its preprocessing on the device, and check the result;
     a problem names the dataset's entry, at its line of the file where ``source`` says."""
-    import torch
-
     entry = registry.get("dataset", trial.dataset)
     kwargs = dict(trial.dataset_params)
     if "seed" in entry.context:
@@ -58,9 +61,15 @@ def build_dataset(
         X = X.reshape(-1, 1)
     if X.ndim != 2:
         raise ExperimentError(f"{where}: the data must be n x d, got shape {tuple(X.shape)}")
-    y = None if y is None else np.asarray(y.cpu() if isinstance(y, torch.Tensor) else y)
-    if y is not None and len(y) != X.shape[0]:
-        raise ExperimentError(f"{where}: {len(y)} labels for {X.shape[0]} samples")
+    references = as_references(y, X.shape[0], where)
+    # Preprocessing sees one labelling as a vector and several as the columns of an
+    # n x r matrix, so that a step dropping rows drops them from every reference.
+    if not references:
+        y = None
+    elif len(references) == 1:
+        y = references[0]
+    else:
+        y = np.stack(references, axis=1)
     X = X.to(device=device, dtype=dtype)
     for name, params in trial.preprocess:
         step = registry.get("preprocessor", name)
@@ -74,13 +83,41 @@ def build_dataset(
     if X.shape[0] == 0:
         raise ExperimentError(f"{where}: the dataset is empty (0 samples)")
     _check_finite(X, where)
+    if y is not None:
+        y = np.asarray(y)
+        references = tuple(y.T) if y.ndim == 2 else (y,)
     return BuiltDataset(
         X=X.contiguous(),
-        y=y,
+        y=references[0] if references else None,
         digest=data_digest(X, y),
         n_samples=int(X.shape[0]),
         n_features=int(X.shape[1]),
+        references=tuple(np.ascontiguousarray(r) for r in references),
     )
+
+
+def as_references(y: Any, n_samples: int, where: str) -> tuple[np.ndarray, ...]:
+    """The reference labellings a dataset returned: ``None`` (none), one vector of
+    ``n_samples`` labels, or several as a list of vectors or an r x n array."""
+    import torch
+
+    if y is None:
+        return ()
+    if isinstance(y, torch.Tensor):
+        y = y.detach().cpu().numpy()
+    if isinstance(y, list | tuple) and y and not np.isscalar(y[0]):
+        labellings = [np.asarray(r.cpu() if isinstance(r, torch.Tensor) else r) for r in y]
+    else:
+        array = np.asarray(y)
+        labellings = list(array) if array.ndim == 2 else [array]
+    for number, labels in enumerate(labellings):
+        if labels.ndim != 1 or len(labels) != n_samples:
+            which = f" in reference labelling {number}" if len(labellings) > 1 else ""
+            raise ExperimentError(
+                f"{where}: {labels.size} labels{which} (shape {tuple(labels.shape)}) for "
+                f"{n_samples} samples"
+            )
+    return tuple(labellings)
 
 
 def dataset_where(trial: Trial, source: SourceMap | None) -> str:

@@ -225,6 +225,10 @@ class DatasetEntry(Component):
     """A dataset in the experiment, with optional preprocessing steps applied in order."""
 
     preprocess: list[str | dict[str, dict[str, Any]]] = Field(default_factory=list)
+    #: The seed the data (and its preprocessing) is made from, whatever the trial's seed:
+    #: the seeds then vary only the algorithm, as a stability study needs. By default
+    #: each trial seed makes its own data.
+    data_seed: Seed | None = None
 
     @field_validator("preprocess")
     @classmethod
@@ -305,6 +309,32 @@ class Plots(_Strict):
         return len(self.names)
 
 
+PosthocTest = Literal["nemenyi", "wilcoxon_holm"]
+
+
+class StudySelectBy(_Strict):
+    """``select: {by: silhouette}``: the setting with the best mean of this score (an
+    internal one, for a fair model selection) stands for its algorithm on a dataset."""
+
+    by: str = Field(min_length=1)
+
+
+class Study(_Strict):
+    """``study``: how the parent run compares the algorithms across the datasets.
+
+    ``score`` is the logged name of the metric compared; ``select`` chooses each
+    algorithm's setting per dataset: ``oracle`` (the best by ``score`` itself, as the
+    benchmark tables report) or ``{by: METRIC}``; ``posthoc`` names the test after the
+    Friedman test; ``alpha`` its level.
+    """
+
+    score: str = Field(min_length=1)
+    select: Literal["oracle"] | StudySelectBy = "oracle"
+    posthoc: PosthocTest = "nemenyi"
+    alpha: float = Field(default=0.05, gt=0, lt=1)
+    stability: bool = True
+
+
 class Tracking(_Strict):
     """Where results go: an MLflow tracking URI (default: MLflow's ``sqlite:///mlflow.db``)."""
 
@@ -338,6 +368,7 @@ class Experiment(_Strict):
     plots: Plots = Field(default_factory=Plots)
     tracking: Tracking = Field(default_factory=Tracking)
     executor: Executor = Field(default_factory=Executor)
+    study: Study | None = None
     #: Seconds one trial may run before it is stopped and logged FAILED; none by default.
     timeout_s: float | None = Field(default=None, gt=0, allow_inf_nan=False)
 
