@@ -135,10 +135,12 @@ def build_plugins(
 def _collect_registrations(
     manager: pluggy.PluginManager, registry: Registry, records: dict[str, LoadedPlugin]
 ) -> None:
-    """Call each registration hook through pluggy's implementations, in its call order, so
-    that ``tryfirst``/``trylast`` and ``specname`` hold; a plugin that breaks while
+    """Call each registration hook through pluggy, one plugin at a time in pluggy's call
+    order, so that ``tryfirst``/``trylast``, ``specname``, wrappers and tracing hold and
+    each ``register`` knows whose names it records; a plugin that breaks while
     registering is set aside whole."""
     failed: set[str] = set()
+    everyone = [plugin for _name, plugin in manager.list_name_plugin()]
     for kind, hook_name in _REGISTRATION_HOOKS.items():
         caller = getattr(manager.hook, hook_name)
         # pluggy calls the implementations from the end of this list to its start.
@@ -150,8 +152,11 @@ def _collect_registrations(
             register = registry.make_register(
                 kind, plugin_name, record.distribution, record.version
             )
+            # A caller over this plugin alone: its register records this plugin's names.
+            others = [plugin for plugin in everyone if plugin is not impl.plugin]
+            only_this = manager.subset_hook_caller(hook_name, remove_plugins=others)
             try:
-                impl.function(*(register for _arg in impl.argnames))
+                only_this(register=register)
             except DuplicateNameError:
                 raise
             except Exception as exc:

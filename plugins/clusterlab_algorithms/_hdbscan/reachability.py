@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import torch
 
-from clusterlab_algorithms._linkage.single import boruvka_step
+from clusterlab_algorithms._linkage.single import boruvka_tree
 from clusterlab_algorithms._shared.blocks import block_rows, row_blocks
 from clusterlab_algorithms._shared.distances import SMALL_DIM, coordinatewise, squared_norms
 
@@ -85,34 +85,22 @@ def reachability_tree(
     X = points.X
     n = X.shape[0]
     device = X.device
-    ids = torch.arange(n, device=device)
-    empty = torch.empty(0, dtype=torch.int64, device=device)
     if n < 2:
+        empty = torch.empty(0, dtype=torch.int64, device=device)
         return empty, empty.clone(), torch.empty(0, dtype=X.dtype, device=device)
     core_sq = core * core
     scale = 1.0 / (float(alpha) * float(alpha))
-    component = ids.clone()
     # A block's distances, the reachability built in place, and the mask.
     rows = block_rows(n, X.element_size() + 1, budget_bytes, device)
-    nearest = torch.empty(n, dtype=X.dtype, device=device)
-    partner = torch.empty(n, dtype=torch.int64, device=device)
-    first: list[torch.Tensor] = []
-    second: list[torch.Tensor] = []
-    joined = 0
-    while joined < n - 1:
-        for start, stop in row_blocks(n, rows):
-            block = points.block(start, stop)
-            if scale != 1.0:
-                block.mul_(scale)
-            torch.maximum(block, core_sq[None, :], out=block)
-            torch.maximum(block, core_sq[start:stop, None], out=block)
-            block.masked_fill_(component[start:stop, None] == component[None, :], torch.inf)
-            torch.min(block, dim=1, out=(nearest[start:stop], partner[start:stop]))
-        sources, targets, component = boruvka_step(component, nearest, partner, ids)
-        first.append(sources)
-        second.append(targets)
-        joined += int(sources.numel())
-    a, b = torch.cat(first), torch.cat(second)
+
+    def reachability(start: int, stop: int) -> torch.Tensor:
+        block = points.block(start, stop)
+        if scale != 1.0:
+            block.mul_(scale)
+        torch.maximum(block, core_sq[None, :], out=block)
+        return torch.maximum(block, core_sq[start:stop, None], out=block)
+
+    a, b = boruvka_tree(n, X.dtype, device, rows, reachability)
     dist = points.exact(a, b[:, None]).squeeze(1).sqrt_() / float(alpha)
     weights = torch.maximum(torch.maximum(core[a], core[b]), dist)
     return a, b, weights

@@ -13,6 +13,8 @@ pairs.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import torch
 
@@ -41,29 +43,47 @@ def minimum_spanning_tree(
     if n < 2:
         empty = np.empty(0, dtype=np.int64)
         return empty, empty.copy(), np.empty(0, dtype=np.float64)
-    ids = torch.arange(n, device=device)
     points = X - X.mean(0)
     norms = squared_norms(points)
-    component = ids.clone()
     # Distances and the same-component mask, per entry of a block.
     rows = block_rows(n, points.element_size() + 1, budget_bytes, device)
-    nearest = torch.empty(n, dtype=X.dtype, device=device)
+
+    def distances(start: int, stop: int) -> torch.Tensor:
+        return pairwise_sq_dists(points[start:stop], points, norms[start:stop], norms)
+
+    ends_first, ends_second = boruvka_tree(n, X.dtype, device, rows, distances)
+    lengths = torch.linalg.vector_norm(X[ends_first] - X[ends_second], dim=1)
+    return ends_first.cpu().numpy(), ends_second.cpu().numpy(), lengths.cpu().numpy()
+
+
+def boruvka_tree(
+    n: int,
+    dtype: torch.dtype,
+    device: torch.device,
+    rows: int,
+    distances: Callable[[int, int], torch.Tensor],
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The ``n - 1`` edges of a minimum spanning tree by Borůvka's rounds, over blocks of
+    ``rows`` rows of a dissimilarity that only ``distances(start, stop)`` computes (a
+    fresh tensor of those rows against every point, which the rounds overwrite). Returns
+    the edges' two ends, in the order the rounds found them."""
+    ids = torch.arange(n, device=device)
+    component = ids.clone()
+    nearest = torch.empty(n, dtype=dtype, device=device)
     partner = torch.empty(n, dtype=torch.int64, device=device)
     first: list[torch.Tensor] = []
     second: list[torch.Tensor] = []
     joined = 0
     while joined < n - 1:
         for start, stop in row_blocks(n, rows):
-            block = pairwise_sq_dists(points[start:stop], points, norms[start:stop], norms)
+            block = distances(start, stop)
             block.masked_fill_(component[start:stop, None] == component[None, :], torch.inf)
             torch.min(block, dim=1, out=(nearest[start:stop], partner[start:stop]))
         sources, targets, component = boruvka_step(component, nearest, partner, ids)
         first.append(sources)
         second.append(targets)
         joined += int(sources.numel())
-    ends_first, ends_second = torch.cat(first), torch.cat(second)
-    lengths = torch.linalg.vector_norm(X[ends_first] - X[ends_second], dim=1)
-    return ends_first.cpu().numpy(), ends_second.cpu().numpy(), lengths.cpu().numpy()
+    return torch.cat(first), torch.cat(second)
 
 
 def boruvka_step(
