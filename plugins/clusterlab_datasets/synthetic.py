@@ -128,13 +128,11 @@ def varied(
 
     n_samples = _positive_int("n_samples", n_samples)
     n_features = _positive_int("n_features", n_features)
-    values = _sequence(cluster_std)
-    if not values:
-        raise ValueError(
-            f"cluster_std must be a non-empty list with one spread per "
-            f"blob, e.g. [1.0, 2.5, 0.5]; got {cluster_std!r} (for equal spreads use 'blobs')"
-        )
-    stds = [_positive_real("cluster_std", value) for value in values]
+    stds = _spreads(
+        cluster_std,
+        "a non-empty list with one spread per blob, e.g. [1.0, 2.5, 0.5]",
+        " (for equal spreads use 'blobs')",
+    )
     X, y = make_blobs(
         n_samples=n_samples,
         n_features=n_features,
@@ -228,13 +226,7 @@ def _centers(centers: Any, n_features: int) -> int | NDArray[np.float64]:
 def _cluster_std(cluster_std: Any, centers: int | NDArray[np.float64]) -> Any:
     if isinstance(cluster_std, Real):
         return _positive_real("cluster_std", cluster_std)
-    values = _sequence(cluster_std)
-    if not values:
-        raise ValueError(
-            f"cluster_std must be a number or a list with one spread per "
-            f"center; got {cluster_std!r}"
-        )
-    stds = [_positive_real("cluster_std", value) for value in values]
+    stds = _spreads(cluster_std, "a number or a list with one spread per center")
     n_centers = centers if isinstance(centers, int) else len(centers)
     if len(stds) != n_centers:
         raise ValueError(
@@ -242,6 +234,15 @@ def _cluster_std(cluster_std: Any, centers: int | NDArray[np.float64]) -> Any:
             f"{n_centers} centers; give one spread per center or a single number"
         )
     return stds
+
+
+def _spreads(cluster_std: Any, expected: str, hint: str = "") -> list[float]:
+    """The positive spreads a non-empty ``cluster_std`` list gives; an error says what was
+    ``expected``, then ``hint``."""
+    values = _sequence(cluster_std)
+    if not values:
+        raise ValueError(f"cluster_std must be {expected}; got {cluster_std!r}{hint}")
+    return [_positive_real("cluster_std", value) for value in values]
 
 
 def _center_box(center_box: Any) -> tuple[float, float]:
