@@ -74,3 +74,33 @@ def friedman(table: pd.DataFrame, greater_is_better: bool) -> dict[str, Any]:
     result.update(statistic=float(test.statistic), p_value=float(test.pvalue))
     result["posthoc"] = sp.posthoc_nemenyi_friedman(complete.to_numpy())
     return result
+
+
+def stability(frame: pd.DataFrame, load_labels: Any, digest_column: str) -> pd.DataFrame:
+    """Per setting (dataset identity, algorithm, params) with two or more seeds on the same
+    data (one value of ``digest_column``), the mean and minimum pairwise adjusted Rand
+    index between the seeds' labellings; ``load_labels(run_id)`` gives one labelling.
+    Settings with one seed or seeds on different data get no value and a reason."""
+    import itertools
+
+    import pandas as pd
+    from sklearn.metrics import adjusted_rand_score
+
+    frame = frame.reset_index(drop=True).assign(dataset=lambda f: dataset_identities(f))
+    params = param_columns(frame)
+    keys = frame[params].map(format_value).agg("\x1f".join, axis=1) if params else ""
+    rows = []
+    for (dataset, algorithm, _), group in frame.groupby(["dataset", "algorithm", keys], sort=False):
+        row: dict[str, Any] = {"dataset": dataset, "algorithm": algorithm}
+        row["n_seeds"] = len(group)
+        row.update(ari_mean=float("nan"), ari_min=float("nan"), reason="")
+        if len(group) < 2:
+            row["reason"] = "one seed"
+        elif group[digest_column].nunique(dropna=False) > 1:
+            row["reason"] = "the seeds saw different data (dataset digests differ)"
+        else:
+            labels = [load_labels(run_id) for run_id in group["run_id"]]
+            scores = [adjusted_rand_score(a, b) for a, b in itertools.combinations(labels, 2)]
+            row.update(ari_mean=float(sum(scores) / len(scores)), ari_min=float(min(scores)))
+        rows.append(row)
+    return pd.DataFrame(rows)

@@ -139,6 +139,15 @@ class _StoreQueries:
         """The latest FINISHED trial run of each hash in ``hashes``."""
         return [run for h, run in self.finished_trials().items() if h in hashes]
 
+    def load_array(self, run_id: str, path: str) -> Any:
+        """A run's ``.npy`` artifact (as :meth:`Tracker.log_array` saved it) as a numpy
+        array, downloaded to a scratch folder that is removed afterwards."""
+        import numpy as np
+
+        with tempfile.TemporaryDirectory() as folder:
+            local = self.client.download_artifacts(run_id, path, folder)
+            return np.load(local, allow_pickle=False)
+
     def running_children(self, parent_run_id: str, trial_hash: str | None = None) -> list[Any]:
         """Child runs of ``parent_run_id`` still RUNNING (of one trial where a hash is
         given), however many there are."""
