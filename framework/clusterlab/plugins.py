@@ -135,12 +135,11 @@ def build_plugins(
 def _collect_registrations(
     manager: pluggy.PluginManager, registry: Registry, records: dict[str, LoadedPlugin]
 ) -> None:
-    """Call each registration hook through pluggy, one plugin at a time in pluggy's call
-    order, so that ``tryfirst``/``trylast``, ``specname``, wrappers and tracing hold and
-    each ``register`` knows whose names it records; a plugin that breaks while
-    registering is set aside whole."""
+    """Call each plugin's registration hook implementations one at a time, in pluggy's
+    call order, so that ``tryfirst``/``trylast`` and ``specname`` hold and each
+    ``register`` knows whose names it records; a plugin that breaks while registering
+    is set aside whole. Wrappers are not run around registration."""
     failed: set[str] = set()
-    everyone = [plugin for _name, plugin in manager.list_name_plugin()]
     for kind, hook_name in _REGISTRATION_HOOKS.items():
         caller = getattr(manager.hook, hook_name)
         # pluggy calls the implementations from the end of this list to its start.
@@ -152,11 +151,13 @@ def _collect_registrations(
             register = registry.make_register(
                 kind, plugin_name, record.distribution, record.version
             )
-            # A caller over this plugin alone: its register records this plugin's names.
-            others = [plugin for plugin in everyone if plugin is not impl.plugin]
-            only_this = manager.subset_hook_caller(hook_name, remove_plugins=others)
+            # Call this one implementation (pluggy has resolved ``specname`` and sorted by
+            # ``tryfirst``/``trylast``): its register records this plugin's names. A
+            # subset caller would need every plugin object to be hashable, which a
+            # namespace or dataclass plugin is not.
+            arguments = {"register": register}
             try:
-                only_this(register=register)
+                impl.function(*(arguments[name] for name in impl.argnames))
             except DuplicateNameError:
                 raise
             except Exception as exc:
