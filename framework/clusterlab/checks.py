@@ -24,6 +24,7 @@ from clusterlab.executors.select import DEFAULT_EXECUTOR, executor_class
 from clusterlab.grid import count_trials, preprocess_steps
 from clusterlab.loading import LoadedExperiment
 from clusterlab.names import suggest
+from clusterlab.reference_counts import REFERENCE
 from clusterlab.registry import PluginEntry, Registry, introspect_params
 from clusterlab.schema import Component, Executor, Experiment, axis_length, expand_axis
 from clusterlab.yamlfile import Location, SourceMap, format_location
@@ -205,7 +206,17 @@ class _Checks:
 
     def value(self, entry: PluginEntry, location: Location, name: str, value: Any) -> None:
         """One value against what the plugin declares for ``name``: never a boolean for a
-        number, nothing the plugin refuses to take from a file, and one it allows."""
+        number, nothing the plugin refuses to take from a file, and one it allows.
+        ``reference`` (the reference's number of clusters) stands for a number."""
+        if value == REFERENCE and entry.kind == "algorithm":
+            kinds = declared_kinds(entry, name)
+            if kinds and not kinds & {"any", "number"}:
+                self.report(
+                    location,
+                    f"'{REFERENCE}' stands for the reference's number of clusters, but "
+                    f"{entry.kind} '{entry.name}' takes no number for '{name}'",
+                )
+            return
         problem = (
             boolean_problem(entry, name, value)
             or refused_value(entry, name, value)

@@ -47,7 +47,7 @@ def build_dataset(
     entry = registry.get("dataset", trial.dataset)
     kwargs = dict(trial.dataset_params)
     if "seed" in entry.context:
-        kwargs["seed"] = trial.seed
+        kwargs["seed"] = trial.dataset_seed
     if "base_dir" in entry.context:
         kwargs["base_dir"] = str(base_dir)
     where = dataset_where(trial, source)
@@ -75,7 +75,7 @@ def build_dataset(
         step = registry.get("preprocessor", name)
         step_kwargs = dict(params)
         if "seed" in step.context:
-            step_kwargs["seed"] = trial.seed
+            step_kwargs["seed"] = trial.dataset_seed
         try:
             X, y = step.obj(X, y, **step_kwargs)
         except (ValueError, TypeError) as exc:

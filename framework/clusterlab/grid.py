@@ -44,6 +44,13 @@ class Trial:
     swept: dict[str, Any] = field(default_factory=dict)
     dataset_label: str = ""
     algorithm_label: str = ""
+    #: The seed the data is made from where the dataset entry fixes one; else ``seed``.
+    data_seed: int | None = None
+
+    @property
+    def dataset_seed(self) -> int:
+        """The seed the trial's data and its preprocessing are made from."""
+        return self.seed if self.data_seed is None else self.data_seed
 
     @property
     def dataset_key(self) -> DatasetKey:
@@ -53,13 +60,14 @@ class Trial:
             self.dataset,
             canonical_json(self.dataset_params),
             canonical_json(self.preprocess),
-            self.seed,
+            self.dataset_seed,
         )
 
     @property
     def config(self) -> dict[str, Any]:
-        """The trial's resolved configuration, as hashed."""
-        return {
+        """The trial's resolved configuration, as hashed (``data_seed`` only where set, so
+        that the hashes of trials without one stay what they were)."""
+        config = {
             "dataset": {
                 "name": self.dataset,
                 "params": self.dataset_params,
@@ -70,6 +78,9 @@ class Trial:
             "dtype": self.dtype,
             "device_type": self.device.split(":")[0],
         }
+        if self.data_seed is not None:
+            config["data_seed"] = self.data_seed
+        return config
 
     @property
     def hash(self) -> str:
@@ -235,6 +246,7 @@ def iter_trials(experiment: Experiment, registry: Registry | None = None) -> Ite
                             swept=swept,
                             dataset_label=dataset_labels[d_index],
                             algorithm_label=algorithm_labels[a_index],
+                            data_seed=dataset.data_seed,
                         )
                         index += 1
 

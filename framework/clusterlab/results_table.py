@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from clusterlab.comparison import best_trials, best_trials_html
 from clusterlab.schema import Plots
 from clusterlab.summary import summary_figures
+from clusterlab.tracking import tags
 from clusterlab.tracking.figures import log_figure
 
 if TYPE_CHECKING:
@@ -21,8 +22,8 @@ _NON_PARAM = {"dataset", "algorithm", "seed", "device", "dtype", "n_trials"}
 
 def trials_frame(runs: Iterable[Any]) -> pd.DataFrame:
     """One row per MLflow trial run: names, ``dataset.*``/``algorithm.*`` params, seed,
-    ``run_id`` and every metric. Params that do not apply to a run (logged ``-``) are
-    left empty."""
+    ``run_id``, ``dataset_digest`` (the digest of the data it ran on) and every metric.
+    Params that do not apply to a run (logged ``-``) are left empty."""
     import pandas as pd
 
     rows = []
@@ -33,6 +34,7 @@ def trials_frame(runs: Iterable[Any]) -> pd.DataFrame:
             "algorithm": params.get("algorithm"),
             "seed": int(params["seed"]) if params.get("seed", "").isdigit() else params.get("seed"),
             "run_id": run.info.run_id,
+            "dataset_digest": run.data.tags.get(tags.DATASET_DIGEST),
         }
         for key, value in params.items():
             if key not in _NON_PARAM and value != "-":

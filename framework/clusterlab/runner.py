@@ -28,6 +28,7 @@ from clusterlab.lifecycle import LifecycleHooks
 from clusterlab.loading import LoadedExperiment, load_experiment
 from clusterlab.plugins import Plugins, autoload_disabled, blocked_from_env, build_plugins
 from clusterlab.progress import TrialProgress
+from clusterlab.reference_counts import resolve_reference_counts
 from clusterlab.results import ExperimentResult, PluginFailure, TrialResult, TrialStatus
 from clusterlab.results_table import directions_of, log_parent_summary, trials_frame
 from clusterlab.stopping import StopSignals
@@ -80,6 +81,10 @@ def prepare(
     )
     check_against_plugins(loaded, plugins.registry, max_trials=options.max_trials)
     trials = expand_trials(loaded.experiment, plugins.registry)
+    # ``n_clusters: reference`` needs the data: those datasets are built here, once.
+    trials = resolve_reference_counts(
+        trials, plugins.registry, loaded.experiment.dtype, loaded.base_dir, loaded.source
+    )
     # The device's type is part of each trial's hash, so resolve it here: a dry run then
     # lists the hashes a run logs, and a device that is missing fails validation.
     executor = create_executor(loaded.experiment.executor, plugins.registry)

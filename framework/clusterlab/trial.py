@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import json
 import time
 import traceback
 from collections.abc import Callable, Iterable, Mapping
@@ -20,12 +21,12 @@ import numpy as np
 import clusterlab
 from clusterlab.data import BuiltDataset
 from clusterlab.deadline import trial_deadline
-from clusterlab.errors import ScoreUndefined
 from clusterlab.grid import DatasetKey, Trial
 from clusterlab.memory import PeakMemory
 from clusterlab.plotting import TrialView
 from clusterlab.registry import PluginEntry, Registry
 from clusterlab.results import TrialResult, TrialStatus
+from clusterlab.scoring import score_trial
 from clusterlab.tracking import Tracker, tags
 from clusterlab.tracking.figures import log_figure
 
@@ -36,6 +37,9 @@ if TYPE_CHECKING:
 
 #: The value a trial logs for a parameter that only other trials of the grid have.
 NOT_APPLICABLE = "-"
+#: The artifact of a trial on a dataset with several references: each external score
+#: against each reference, in the dataset's order.
+SCORES_BY_REFERENCE = "scores_by_reference.json"
 
 
 @dataclass
@@ -157,11 +161,19 @@ def run_trial(trial: Trial, context: TrialContext) -> TrialResult:
                 "noise_fraction": float(np.mean(labels < 0)) if len(labels) else 0.0,
                 "peak_memory_mb": peak_mb,
             }
-            undefined = _score(trial, context, data, labels, estimator, scores)
+            metrics = score_trial(
+                context.experiment.metrics, registry, data, labels, estimator, trial.seed
+            )
+            scores.update(metrics.values)
+            undefined = metrics.undefined
         undefined_tags = {f"{tags.UNDEFINED_PREFIX}{k}": v for k, v in undefined.items()}
         # One request for params, scores and tags: each round trip costs a store commit.
         tracker.log(run_id, params=params, metrics=scores, tags=undefined_tags)
         tracker.log_array(run_id, labels, "labels.npy")
+        if metrics.by_reference:
+            tracker.log_text(
+                run_id, json.dumps(metrics.by_reference, indent=2), SCORES_BY_REFERENCE
+            )
         _plot(trial, context, run_id, data, labels, estimator, scores)
         result.scores, result.undefined = scores, undefined
         tracker.end_run(run_id, TrialStatus.FINISHED)
@@ -248,32 +260,6 @@ def _labels_of(estimator: Any) -> np.ndarray:
     if hasattr(labels, "detach"):  # a torch tensor, possibly on a GPU
         labels = labels.detach().cpu().numpy()
     return np.asarray(labels).astype(np.int64, copy=False).reshape(-1)
-
-
-def _score(
-    trial: Trial,
-    context: TrialContext,
-    data: BuiltDataset,
-    labels: np.ndarray,
-    estimator: Any,
-    scores: dict[str, float],
-) -> dict[str, str]:
-    undefined: dict[str, str] = {}
-    for metric in context.experiment.metrics:
-        entry = context.registry.get("metric", metric.name)
-        options = dict(metric.options)
-        if "random_state" in entry.context:
-            options["random_state"] = trial.seed
-        try:
-            value = entry.obj(data.X, labels, data.y, estimator, **options)
-        except ScoreUndefined as why:
-            undefined[metric.key] = str(why) or "not defined for this result"
-            continue
-        if value is None or not np.isfinite(float(value)):
-            undefined[metric.key] = f"the metric returned {value!r}"
-            continue
-        scores[metric.key] = float(value)
-    return undefined
 
 
 def _plot(

@@ -10,7 +10,7 @@ from clusterlab import hookimpl
 @hookimpl
 def register_datasets(register: Any) -> None:
     """Register the synthetic shapes, scikit-learn's bundled datasets and ``file``."""
-    from clusterlab_datasets import bundled, files, synthetic
+    from clusterlab_datasets import battery, bundled, files, synthetic
 
     # Uniform data has no ground truth: label-based scores are not computed for it.
     register("uniform", synthetic.uniform, has_labels=False)
@@ -23,6 +23,8 @@ def register_datasets(register: Any) -> None:
     register("iris", bundled.iris)
     register("wine", bundled.wine)
     register("breast_cancer", bundled.breast_cancer)
+    # A benchmark battery's dataset, with every reference labelling it has.
+    register("battery", battery.load_battery)
     register("digits", bundled.digits)
     # Labels exist only when label_column or labels_path is given; otherwise y is None.
     register("file", files.load_file, has_labels=True)

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from clusterlab import ScoreUndefined
 from clusterlab_metrics._labels import (
     ACCURACY_POLICIES,
     NOISE,
@@ -120,3 +121,39 @@ def cluster_accuracy(
     ).reshape(clusters.size, classes.size)
     rows, cols = linear_sum_assignment(counts, maximize=True)
     return float(counts[rows, cols].sum() / total)
+
+
+def _renumbered(truth: np.ndarray, predicted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Both labellings numbered ``0 .. k - 1``: genieclust's partition comparisons read a
+    gap in the numbers as an empty cluster."""
+    return np.unique(truth, return_inverse=True)[1], np.unique(predicted, return_inverse=True)[1]
+
+
+def normalized_clustering_accuracy(
+    X: Any, labels: Any, y_true: Any, estimator: Any = None, *, noise: ExternalPolicy = "cluster"
+) -> float:
+    """Normalized clustering accuracy (genieclust's ``normalized_clustering_accuracy``):
+    the accuracy under the best cluster-class match, rescaled so that 0 is what a
+    labelling as unbalanced as the reference scores by chance and 1 a perfect match.
+    Defined only where the clusters are as many as the reference's classes."""
+    from genieclust.compare_partitions import normalized_clustering_accuracy as nca
+
+    truth, predicted = _renumbered(*external_pair(labels, y_true, noise))
+    n_classes, n_clusters = int(truth.max()) + 1, int(predicted.max()) + 1
+    if n_classes != n_clusters:
+        raise ScoreUndefined(
+            f"normalized clustering accuracy needs as many clusters as reference classes: "
+            f"{n_clusters} cluster(s) against {n_classes} class(es)"
+        )
+    return float(nca(truth, predicted))
+
+
+def pair_sets_index(
+    X: Any, labels: Any, y_true: Any, estimator: Any = None, *, noise: ExternalPolicy = "cluster"
+) -> float:
+    """Pair sets index (genieclust's ``pair_sets_index``), a matching-based agreement
+    corrected for chance; 1 is a perfect match. Cluster and class counts may differ."""
+    from genieclust.compare_partitions import pair_sets_index as psi
+
+    truth, predicted = _renumbered(*external_pair(labels, y_true, noise))
+    return float(psi(truth, predicted))

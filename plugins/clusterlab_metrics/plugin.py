@@ -46,6 +46,12 @@ def register_metrics(register: Any) -> None:
     add_external(
         "cluster_accuracy", external.cluster_accuracy, "Accuracy under the best cluster-class match"
     )
+    add_external(
+        "normalized_clustering_accuracy",
+        external.normalized_clustering_accuracy,
+        "Normalized clustering accuracy (benchmark score; as many clusters as classes)",
+    )
+    add_external("pair_sets_index", external.pair_sets_index, "Pair sets index")
 
     add_internal("bic", likelihood.bic, False, "Bayesian information criterion of a mixture")
     add_internal("aic", likelihood.aic, False, "Akaike information criterion of a mixture")

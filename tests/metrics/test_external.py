@@ -132,3 +132,29 @@ def test_cluster_accuracy_with_more_clusters_than_classes():
 
 def test_cluster_accuracy_of_only_noise_is_zero():
     assert external.cluster_accuracy(None, np.full(4, -1), np.array([0, 0, 1, 1]), None) == 0.0
+
+
+def test_benchmark_scores_equal_genieclust_whatever_the_label_numbers() -> None:
+    from genieclust import compare_partitions as gc
+
+    rng = np.random.default_rng(3)
+    truth = rng.integers(0, 4, 400)
+    found = np.where(rng.random(400) < 0.8, truth, rng.integers(0, 4, 400))
+    # Numbers with gaps and a -1 kept as a cluster: genieclust wants 0..k-1 on both sides.
+    renamed_truth, renamed_found = truth * 3 + 5, np.array([-1, 7, 9, 20])[found]
+    expected_nca = gc.normalized_clustering_accuracy(truth, found)
+    expected_psi = gc.pair_sets_index(truth, found)
+    assert external.normalized_clustering_accuracy(
+        None, renamed_found, renamed_truth
+    ) == pytest.approx(expected_nca)
+    assert external.pair_sets_index(None, renamed_found, renamed_truth) == pytest.approx(
+        expected_psi
+    )
+    assert external.normalized_clustering_accuracy(None, truth, truth) == 1.0
+    # Three clusters against four classes: the pair sets index is defined, the accuracy not.
+    merged = np.minimum(found, 2)
+    assert external.pair_sets_index(None, merged, truth) == pytest.approx(
+        gc.pair_sets_index(truth, merged)
+    )
+    with pytest.raises(ScoreUndefined, match="3 cluster\\(s\\) against 4 class\\(es\\)"):
+        external.normalized_clustering_accuracy(None, merged, truth)
