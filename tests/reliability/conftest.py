@@ -4,10 +4,13 @@ distributions on a temporary path (an entry point found by importlib.metadata, n
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
 import pytest
+from mlflow.tracking import MlflowClient
 
 from tests import cli_process
 
@@ -26,6 +29,56 @@ algorithms:
       n_clusters: [2, 3]
 metrics: [silhouette]
 """
+
+
+def kmeans_grid(
+    name: str,
+    seeds: int,
+    n_samples: int,
+    centers: int,
+    n_init: int,
+    ks: list[int],
+    max_iter: int = 100,
+) -> str:
+    """An experiment file sweeping the torch K-Means over ``ks`` on 8-D blobs, with a fixed
+    number of iterations (``tol: 0``) so that each trial takes a predictable time."""
+    return f"""\
+name: {name}
+device: cpu
+seeds: {list(range(seeds))}
+datasets:
+  - name: blobs
+    params: {{n_samples: {n_samples}, n_features: 8, centers: {centers}}}
+algorithms:
+  - name: kmeans
+    params: {{n_init: {n_init}, max_iter: {max_iter}, tol: 0.0}}
+    grid:
+      n_clusters: {ks}
+"""
+
+
+def start_cli(*args: str, cwd: Path) -> subprocess.Popen[str]:
+    """``clusterlab ARGS`` started in a subprocess in ``cwd``, with the test environment
+    and its output captured as text; the caller waits for it or stops it."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "clusterlab.cli", *args],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=clean_env(),
+    )
+
+
+def experiment_runs(store: str, name: str, kind: str | None = None) -> list:
+    """Every run of experiment ``name`` in ``store`` (none before it exists); with ``kind``,
+    only those tagged ``clusterlab.kind`` = ``kind`` (``trial`` or ``parent``)."""
+    client = MlflowClient(tracking_uri=store)
+    experiment = client.get_experiment_by_name(name)
+    if experiment is None:
+        return []
+    runs = client.search_runs([experiment.experiment_id], max_results=1000)
+    return [r for r in runs if kind is None or r.data.tags.get("clusterlab.kind") == kind]
 
 
 def clean_env(extra_path: Path | None = None) -> dict[str, str]:

@@ -9,31 +9,14 @@ import sys
 import time
 
 import pytest
-from mlflow.tracking import MlflowClient
 
-from tests.reliability.conftest import clean_env
+from tests.reliability.conftest import clean_env, experiment_runs, kmeans_grid, start_cli
 
-GRID = """\
-name: interrupted
-device: cpu
-seeds: [0, 1, 2, 3]
-datasets:
-  - name: blobs
-    params: {n_samples: 30000, n_features: 8, centers: 5}
-algorithms:
-  - name: kmeans
-    params: {n_init: 3, max_iter: 100, tol: 0.0}
-    grid:
-      n_clusters: [2, 3, 4, 5, 6]
-"""
+GRID = kmeans_grid("interrupted", 4, 30000, 5, 3, [2, 3, 4, 5, 6])
 
 
 def runs(store: str) -> list:
-    client = MlflowClient(tracking_uri=store)
-    experiment = client.get_experiment_by_name("interrupted")
-    if experiment is None:
-        return []
-    return client.search_runs([experiment.experiment_id], max_results=1000)
+    return experiment_runs(store, "interrupted")
 
 
 @pytest.mark.slow
@@ -41,14 +24,7 @@ def runs(store: str) -> list:
 def test_interrupt_then_rerun_completes_exactly_the_missing_trials(tmp_path, signum):
     (tmp_path / "grid.yaml").write_text(GRID)
     store = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "clusterlab.cli", "run", "grid.yaml", "--no-progress"],
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=clean_env(),
-    )
+    process = start_cli("run", "grid.yaml", "--no-progress", cwd=tmp_path)
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline:
         finished = [r for r in runs(store) if r.info.status == "FINISHED"]

@@ -11,16 +11,14 @@ import time
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tests.reliability.conftest import clean_env
+from tests.reliability.conftest import clean_env, experiment_runs
 from tests.reliability.test_interrupt import GRID
 
 COMMAND = [sys.executable, "-m", "clusterlab.cli", "run", "grid.yaml", "--no-progress"]
 
 
 def runs(store: str) -> list:
-    client = MlflowClient(tracking_uri=store)
-    experiment = client.get_experiment_by_name("interrupted")
-    return client.search_runs([experiment.experiment_id], max_results=1000) if experiment else []
+    return experiment_runs(store, "interrupted")
 
 
 @pytest.mark.slow

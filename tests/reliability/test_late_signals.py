@@ -11,13 +11,13 @@ import threading
 import types
 
 import pytest
-from mlflow.tracking import MlflowClient
 
 from clusterlab import hookimpl
 from clusterlab.errors import TrackingError
 from clusterlab.runner import run_experiment
 from clusterlab.tracking import Tracker
 from tests.core.test_runner import options
+from tests.reliability.conftest import experiment_runs
 
 GRID = {
     "name": "late-signals",
@@ -31,9 +31,7 @@ N_TRIALS = 2
 
 
 def all_runs(store: str) -> list:
-    client = MlflowClient(tracking_uri=store)
-    experiment = client.get_experiment_by_name(GRID["name"])
-    return client.search_runs([experiment.experiment_id], max_results=1000) if experiment else []
+    return experiment_runs(store, GRID["name"])
 
 
 def parent_statuses(store: str) -> list[str]:

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import time
 
 import pytest
@@ -19,44 +17,18 @@ from clusterlab.runner import run_experiment
 from clusterlab.tracking import Tracker
 from tests.core.test_runner import EXPERIMENT, options
 from tests.mlflow_server import started_mlflow_server
-from tests.reliability.conftest import clean_env
+from tests.reliability.conftest import experiment_runs, kmeans_grid, run_cli, start_cli
 
-GRID = """\
-name: server-dies
-device: cpu
-seeds: [0, 1, 2, 3]
-datasets:
-  - name: blobs
-    params: {n_samples: 20000, n_features: 8, centers: 5}
-algorithms:
-  - name: kmeans
-    params: {n_init: 2, max_iter: 100, tol: 0.0}
-    grid:
-      n_clusters: [2, 3, 4, 5, 6]
-"""
+GRID = kmeans_grid("server-dies", 4, 20000, 5, 2, [2, 3, 4, 5, 6])
 N_TRIALS = 20
 
 
 def trial_runs(url: str) -> list:
-    client = MlflowClient(tracking_uri=url)
-    experiment = client.get_experiment_by_name("server-dies")
-    if experiment is None:
-        return []
-    runs = client.search_runs([experiment.experiment_id], max_results=1000)
-    return [r for r in runs if r.data.tags.get("clusterlab.kind") == "trial"]
+    return experiment_runs(url, "server-dies", kind="trial")
 
 
-def run_command(url: str) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "clusterlab.cli",
-        "run",
-        "grid.yaml",
-        "--no-progress",
-        "--tracking-uri",
-        url,
-    ]
+def run_args(url: str) -> list[str]:
+    return ["run", "grid.yaml", "--no-progress", "--tracking-uri", url]
 
 
 @pytest.mark.e2e
@@ -65,14 +37,7 @@ def test_a_server_that_dies_mid_grid_is_reported_not_waited_on(tmp_path):
     store = f"sqlite:///{tmp_path / 'server.db'}"
     with started_mlflow_server(store, tmp_path, tmp_path / "server.log") as server:
         server.wait_until_up(timeout_s=120)
-        process = subprocess.Popen(
-            run_command(server.url),
-            cwd=tmp_path,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=clean_env(),
-        )
+        process = start_cli(*run_args(server.url), cwd=tmp_path)
         deadline = time.monotonic() + 240
         while time.monotonic() < deadline:
             if sum(r.info.status == "FINISHED" for r in trial_runs(server.url)) >= 3:
@@ -94,14 +59,7 @@ def test_a_server_that_dies_mid_grid_is_reported_not_waited_on(tmp_path):
     with started_mlflow_server(store, tmp_path, tmp_path / "server2.log") as again:
         again.wait_until_up(timeout_s=120)
         assert sum(r.info.status == "FINISHED" for r in trial_runs(again.url)) >= kept
-        rerun = subprocess.run(
-            run_command(again.url),
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=600,
-            env=clean_env(),
-        )
+        rerun = run_cli(*run_args(again.url), cwd=tmp_path, timeout=600)
         assert rerun.returncode == 0, rerun.stderr
         assert "left RUNNING" in rerun.stderr
         runs = trial_runs(again.url)
@@ -112,19 +70,7 @@ def test_a_server_that_dies_mid_grid_is_reported_not_waited_on(tmp_path):
         assert not [r for r in runs if r.info.status == "RUNNING"]
 
 
-SHARED_GRID = """\
-name: shared-work
-device: cpu
-seeds: [0, 1, 2]
-datasets:
-  - name: blobs
-    params: {n_samples: 8000, n_features: 8, centers: 4}
-algorithms:
-  - name: kmeans
-    params: {n_init: 2, max_iter: 50, tol: 0.0}
-    grid:
-      n_clusters: [2, 3, 4, 5]
-"""
+SHARED_GRID = kmeans_grid("shared-work", 3, 8000, 4, 2, [2, 3, 4, 5], max_iter=50)
 
 
 @pytest.mark.e2e
@@ -133,18 +79,7 @@ def test_concurrent_invocations_of_one_file_run_each_trial_once(tmp_path):
     store = f"sqlite:///{tmp_path / 'server.db'}"
     with started_mlflow_server(store, tmp_path, tmp_path / "server.log") as server:
         server.wait_until_up(timeout_s=120)
-        command = run_command(server.url)
-        processes = [
-            subprocess.Popen(
-                command,
-                cwd=tmp_path,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-                env=clean_env(),
-            )
-            for _ in range(4)
-        ]
+        processes = [start_cli(*run_args(server.url), cwd=tmp_path) for _ in range(4)]
         outputs = [process.communicate(timeout=600) for process in processes]
         for process, (_out, err) in zip(processes, outputs, strict=True):
             assert process.returncode == 0, err
