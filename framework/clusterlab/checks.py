@@ -85,6 +85,21 @@ def check_against_plugins(
     for p_index, plot in enumerate(experiment.plots):
         checks.lookup("plot", plot, ("plots", p_index))
 
+    if experiment.study is not None:
+        study = experiment.study
+        names = ", ".join(sorted(keys_seen)) or "none"
+        chosen = [("score", study.score)]
+        if not isinstance(study.select, str):
+            chosen.append(("by", study.select.by))
+        for key, score in chosen:
+            if score not in keys_seen:
+                location = ("study", key) if key == "score" else ("study", "select", "by")
+                checks.report(
+                    location,
+                    f"study {key} '{score}' is none of the experiment's metrics ({names}): "
+                    f"add it under metrics",
+                )
+
     checks.executor(experiment.executor)
     if checks.problems:
         raise ExperimentError(checks.problems)

@@ -13,7 +13,7 @@ import sys
 from typing import Any
 
 from clusterlab import __version__
-from clusterlab.errors import ClusterlabError
+from clusterlab.errors import ClusterlabError, ExperimentError
 
 # Set before torch is first imported: spinning OpenMP workers make the many small
 # operations of a clustering loop crawl whenever the cores are shared with other work.
@@ -95,6 +95,26 @@ def _parser() -> argparse.ArgumentParser:
     )
     shown.add_argument(
         "--pivot", action="store_true", help="algorithms x datasets, cells 'mean ± std (n)'"
+    )
+    shown.add_argument(
+        "--study",
+        metavar="SCORE",
+        help="a study of SCORE: each algorithm's chosen setting per dataset, mean ranks, "
+        "the Friedman and post-hoc tests, stability across seeds",
+    )
+    report.add_argument(
+        "--select-by",
+        metavar="SCORE",
+        help="with --study: choose each setting by this score's mean (default: the oracle "
+        "rule, by the study's score itself; or the file's study: select)",
+    )
+    report.add_argument(
+        "--posthoc", choices=["nemenyi", "wilcoxon_holm"], help="with --study: the post-hoc test"
+    )
+    report.add_argument(
+        "--missing",
+        choices=["drop", "worst"],
+        help="with --study: a dataset where a score is missing is left out, or ranks it last",
     )
     report.add_argument(
         "--format",
@@ -348,9 +368,9 @@ def _ui_experiment(args: argparse.Namespace) -> tuple[str | None, str]:
     """The experiment ``ui`` shows (``None`` for none yet) and its store: those of the
     file or the name given, else the store's latest experiment."""
     if args.experiment:
-        from clusterlab.report import _experiment_and_uri
+        from clusterlab.report import experiment_and_uri
 
-        return _experiment_and_uri(args)
+        return experiment_and_uri(args)
     from clusterlab.tracking import resolve_tracking_uri
     from clusterlab.tracking.store import latest_experiment_name
 
@@ -444,9 +464,15 @@ def _stop_server(server: Any) -> None:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    """Print the best trials of an experiment from MLflow."""
+    """Print the best trials of an experiment, or a study of them, from MLflow."""
     from clusterlab.report import report
+    from clusterlab.study_report import study_report
 
+    if args.study:
+        return study_report(args)
+    for option in ("select_by", "posthoc", "missing"):
+        if getattr(args, option):
+            raise ExperimentError(f"--{option.replace('_', '-')} applies only with --study")
     return report(args)
 
 

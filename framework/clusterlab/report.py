@@ -94,7 +94,9 @@ class Report:
     numeric: list[bool]
 
 
-def _experiment_and_uri(args: argparse.Namespace) -> tuple[str, str]:
+def experiment_and_uri(args: argparse.Namespace) -> tuple[str, str]:
+    """The experiment's name and the store's URI from ``args.experiment`` (a name or an
+    experiment file, whose ``tracking.uri`` counts) and ``args.tracking_uri``."""
     name, file_uri = args.experiment, None
     path = Path(args.experiment)
     if path.suffix in (".yaml", ".yml") and path.is_file():
@@ -121,7 +123,7 @@ def settings_table(name: str, uri: str) -> pd.DataFrame:
 
 def report(args: argparse.Namespace) -> int:
     """Print the report ``args`` ask for (see the ``report`` command); exit status 0."""
-    name, uri = _experiment_and_uri(args)
+    name, uri = experiment_and_uri(args)
     stats = settings_table(name, uri)
     if stats.empty:
         print(f"experiment '{name}' has no finished trials in {uri}", file=sys.stderr)

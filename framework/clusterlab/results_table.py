@@ -22,7 +22,8 @@ _NON_PARAM = {"dataset", "algorithm", "seed", "device", "dtype", "n_trials"}
 
 def trials_frame(runs: Iterable[Any]) -> pd.DataFrame:
     """One row per MLflow trial run: names, ``dataset.*``/``algorithm.*`` params, seed,
-    ``run_id``, ``dataset_digest`` (the digest of the data it ran on) and every metric.
+    ``run_id``, ``dataset_digest`` (the digest of the data it ran on), ``trial_index``
+    (its place in the grid) and every metric.
     Params that do not apply to a run (logged ``-``) are left empty."""
     import pandas as pd
 
@@ -35,6 +36,7 @@ def trials_frame(runs: Iterable[Any]) -> pd.DataFrame:
             "seed": int(params["seed"]) if params.get("seed", "").isdigit() else params.get("seed"),
             "run_id": run.info.run_id,
             "dataset_digest": run.data.tags.get(tags.DATASET_DIGEST),
+            "trial_index": _number(run.data.tags.get(tags.TRIAL_INDEX, "")),
         }
         for key, value in params.items():
             if key not in _NON_PARAM and value != "-":

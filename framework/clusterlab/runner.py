@@ -32,6 +32,7 @@ from clusterlab.reference_counts import resolve_reference_counts
 from clusterlab.results import ExperimentResult, PluginFailure, TrialResult, TrialStatus
 from clusterlab.results_table import directions_of, log_parent_summary, trials_frame
 from clusterlab.stopping import StopSignals
+from clusterlab.study_summary import compute_study, log_study
 from clusterlab.tracking import Tracker, absolute_store_uri, resolve_tracking_uri, tags
 from clusterlab.tracking.failures import is_store_failure, server_answers
 from clusterlab.tracking.owner import owner_gone, owner_tags
@@ -500,14 +501,19 @@ class _Invocation:
             names = swept.setdefault(key, [])
             names.extend(name for name in trial.swept if name not in names)
         directions = directions_of(self.experiment, self.registry)
+        frame = trials_frame(runs)
         log_parent_summary(
-            self.tracker,
-            self.parent_id,
-            trials_frame(runs),
-            directions,
-            swept,
-            plots=self.experiment.plots,
+            self.tracker, self.parent_id, frame, directions, swept, plots=self.experiment.plots
         )
+        study = self.experiment.study
+        if study is not None and not frame.empty:
+            outcome = compute_study(
+                frame,
+                directions,
+                study,
+                load_labels=lambda run_id: self.tracker.load_array(run_id, "labels.npy"),
+            )
+            log_study(self.tracker, self.parent_id, outcome, self.experiment.plots)
         # Marks the summary complete: a rerun with nothing to add finds it by this count.
         self.tracker.log(self.parent_id, tags={tags.SUMMARY_TRIALS: str(len(runs))})
 

@@ -325,7 +325,8 @@ class Study(_Strict):
     ``score`` is the logged name of the metric compared; ``select`` chooses each
     algorithm's setting per dataset: ``oracle`` (the best by ``score`` itself, as the
     benchmark tables report) or ``{by: METRIC}``; ``posthoc`` names the test after the
-    Friedman test; ``alpha`` its level.
+    Friedman test; ``alpha`` its level; ``stability`` whether the agreement between
+    seeds is measured; ``missing`` what an absent score does to the ranks.
     """
 
     score: str = Field(min_length=1)
@@ -333,6 +334,19 @@ class Study(_Strict):
     posthoc: PosthocTest = "nemenyi"
     alpha: float = Field(default=0.05, gt=0, lt=1)
     stability: bool = True
+    #: Where an algorithm has no defined score on a dataset (normalized clustering
+    #: accuracy of a method that found another number of clusters, say): ``drop`` leaves
+    #: the dataset out of the ranks and tests, ``worst`` ranks that algorithm last there.
+    missing: Literal["drop", "worst"] = "drop"
+
+    @model_validator(mode="after")
+    def _worst_needs_ranks(self) -> Study:
+        if self.missing == "worst" and self.posthoc != "nemenyi":
+            raise ValueError(
+                "missing: worst ranks an absent score last, which only a rank test can "
+                "use: take posthoc: nemenyi, or missing: drop"
+            )
+        return self
 
 
 class Tracking(_Strict):

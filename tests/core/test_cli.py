@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
+import yaml
+
 from tests.cli_process import run_cli
+from tests.studies.battery_folder import battery_for
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -98,7 +102,11 @@ def test_unavailable_device_is_an_error_that_lists_what_exists(tmp_path):
     assert not (tmp_path / "m.db").exists()
 
 
-def test_every_shipped_experiment_file_validates():
+def test_every_shipped_experiment_file_validates(tmp_path: Path):
     for path in sorted((ROOT / "experiments").glob("*.yaml")):
-        result = clusterlab("validate", str(path))
+        # A battery study reads its datasets from CLUSTERLAB_BATTERY_PATH: here a folder
+        # holding a small dataset under each of the names it asks for.
+        batteries = battery_for(yaml.safe_load(path.read_text()), tmp_path / path.stem)
+        env = {**os.environ, "CLUSTERLAB_BATTERY_PATH": str(batteries)}
+        result = clusterlab("validate", str(path), env=env)
         assert result.returncode == 0, f"{path.name}: {result.stderr}"

@@ -45,3 +45,18 @@ def make_battery(root: Path) -> Path:
     line = np.c_[np.r_[np.linspace(0, 1, 30), np.linspace(5, 6, 30)], np.zeros(60)]
     write_dataset(root / "toy", "line", line, [np.r_[np.ones(30), np.full(30, 2)].astype(int)])
     return root
+
+
+def battery_for(experiment: dict, root: Path) -> Path:
+    """A battery folder under ``root`` holding a small dataset (the four blobs) under every
+    battery and name that the ``battery`` entries of ``experiment`` (a parsed file) ask
+    for, so that the file can be checked without the real collection; returns ``root``."""
+    X, references = four_blobs_two_references()
+    for entry in experiment.get("datasets", []):
+        if entry.get("name") != "battery":
+            continue
+        params, grid = entry.get("params", {}), entry.get("grid", {})
+        names = grid.get("name", [params.get("name")])
+        for name in names:
+            write_dataset(root / params["battery"], name, X, references)
+    return root
