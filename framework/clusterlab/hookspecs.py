@@ -42,10 +42,12 @@ def register_algorithms(register: RegisterAlgorithm) -> None:
 def register_datasets(register: RegisterDataset) -> None:
     """Register datasets.
 
-    Call ``register(name, loader, *, has_labels=True, description="")``. The loader is
-    called as ``loader(**params, seed=seed)`` (plus ``base_dir=`` where it declares it:
-    the folder of the experiment file) and returns ``(X, y)``: an ``n x d`` array or
-    tensor and the ground-truth labels, or ``None`` where there are none.
+    Call ``register(name, loader, *, has_labels=True, axis_values=None, description="")``.
+    The loader is called as ``loader(**params, seed=seed)`` (plus ``base_dir=`` where it
+    declares it: the folder of the experiment file) and returns ``(X, y)``: an ``n x d``
+    array or tensor and the ground-truth labels (one vector, several, or ``None`` where
+    there are none). ``axis_values`` lists the values a ``{each: ...}`` grid axis of a
+    parameter stands for.
     """
 
 

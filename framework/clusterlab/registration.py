@@ -19,7 +19,7 @@ class RegisterAlgorithm(Protocol):
 
 
 class RegisterDataset(Protocol):
-    """``register(name, loader, *, has_labels=True, description="")`` of
+    """``register(name, loader, *, has_labels=True, axis_values=None, description="")`` of
     ``register_datasets``."""
 
     def __call__(
@@ -29,9 +29,12 @@ class RegisterDataset(Protocol):
         /,
         *,
         has_labels: bool = True,
+        axis_values: Callable[..., list[Any]] | None = None,
         description: str = "",
     ) -> None:
-        """Register a loader returning ``(X, y)``; ``has_labels=False`` where y is never known."""
+        """Register a loader returning ``(X, y)``; ``has_labels=False`` where y is never known;
+        ``axis_values(param, filters, *, params, base_dir)`` lists the values of ``param``
+        that a grid axis ``{each: filters}`` stands for."""
 
 
 class RegisterMetric(Protocol):

@@ -27,7 +27,7 @@ CONTEXT_ARGS = {
 # :mod:`clusterlab.registration` spell out the same signatures for plugin authors).
 REGISTER_OPTIONS: dict[str, set[str]] = {
     "algorithm": set(),
-    "dataset": {"has_labels"},
+    "dataset": {"has_labels", "axis_values"},
     "metric": {"greater_is_better", "needs_ground_truth"},
     "plot": set(),
     "preprocessor": set(),
@@ -67,6 +67,8 @@ class PluginEntry:
     greater_is_better: bool = True
     needs_ground_truth: bool = False
     has_labels: bool = True
+    #: A dataset's lister of parameter values for ``{each: {...}}`` grid axes.
+    axis_values: Callable[..., list[Any]] | None = None
 
     def accepts(self, key: str) -> bool:
         """Whether the experiment file may set parameter ``key``."""
@@ -209,6 +211,12 @@ class Registry:
                     f"unknown option(s) {sorted(unknown)}; a {kind} takes "
                     f"{sorted(allowed | {'description'})}"
                 )
+            lister = metadata.get("axis_values")
+            if lister is not None and not callable(lister):
+                raise PluginError(
+                    f"plugin '{plugin}' ({distribution}) registered dataset '{name}' with "
+                    f"axis_values={lister!r}, which is not callable"
+                )
             if kind == "metric" and "greater_is_better" not in metadata:
                 raise PluginError(
                     f"plugin '{plugin}' ({distribution}) registered metric '{name}' without "
@@ -240,6 +248,7 @@ class Registry:
                     greater_is_better=bool(metadata.get("greater_is_better", True)),
                     needs_ground_truth=bool(metadata.get("needs_ground_truth", False)),
                     has_labels=bool(metadata.get("has_labels", True)),
+                    axis_values=metadata.get("axis_values"),
                 )
             )
 

@@ -20,6 +20,7 @@ import clusterlab
 from clusterlab.checks import DEFAULT_MAX_TRIALS, check_against_plugins, check_grid_size
 from clusterlab.data import BuiltDataset, build_dataset, check_datasets, check_sizes
 from clusterlab.device import device_name
+from clusterlab.each_axes import resolve_each_axes
 from clusterlab.errors import TrackingError
 from clusterlab.executors.base import ExecutionContext, TrialExecutor, TrialJob, plugin_references
 from clusterlab.executors.select import create_executor
@@ -80,6 +81,7 @@ def prepare(
         blocked=options.blocked_plugins,
         extra=options.extra_plugins,
     )
+    loaded = resolve_each_axes(loaded, plugins.registry)
     check_against_plugins(loaded, plugins.registry, max_trials=options.max_trials)
     trials = expand_trials(loaded.experiment, plugins.registry)
     # ``n_clusters: reference`` needs the data: those datasets are built here, once.

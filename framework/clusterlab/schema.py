@@ -19,7 +19,9 @@ from pydantic import (
 
 from clusterlab.device import DEVICE_PATTERN
 
-AXIS_FORMS = ("range", "linspace", "values")
+AXIS_FORMS = ("range", "linspace", "values", "each")
+#: The axis form whose values a dataset plugin lists (every dataset of a battery, say).
+EACH = "each"
 #: The formats figures can be saved as (``plots: {format: ...}``); the artifact's
 #: extension is the format.
 ImageFormat = Literal["png", "svg", "pdf"]
@@ -62,9 +64,17 @@ def check_axis(value: Any) -> Any:
         if form == "linspace":
             _check_linspace(args)
             return value
+        if form == EACH:
+            if args is not None and not isinstance(args, dict):
+                raise ValueError(
+                    "each takes a mapping of the filters its dataset offers, e.g. "
+                    "{each: {max_samples: 10000}}, or {each: {}} for every value"
+                )
+            return {EACH: dict(args or {})}
     raise ValueError(
         "a grid axis is a list of values or one of {range: [start, stop, step]}, "
-        "{linspace: [start, stop, num]}, {values: [...]}; for a fixed list value use params"
+        "{linspace: [start, stop, num]}, {values: [...]}, {each: {...}} (every value a "
+        "dataset offers); for a fixed list value use params"
     )
 
 
@@ -120,6 +130,10 @@ def axis_length(value: Any) -> int:
         return len(args)
     if form == "range":
         return _range_length(args[0], args[1], args[2] if len(args) == 3 else 1)
+    if form == EACH:
+        # Unknown until the dataset's plugin lists the values; the grid is counted again
+        # once it has.
+        return 1
     return int(args[2])
 
 
@@ -153,6 +167,8 @@ def expand_axis(value: Any) -> list[Any]:
     form, args = next(iter(value.items()))
     if form == "values":
         return list(args)
+    if form == EACH:
+        raise ValueError("an {each: ...} axis is listed by its dataset's plugin first")
     if form == "range":
         start, step = args[0], args[2] if len(args) == 3 else 1
         points = (start + index * step for index in range(axis_length(value)))

@@ -10,8 +10,10 @@ them ``0 .. k - 1`` and marks the noise ``-1``, which the external scores leave 
 
 from __future__ import annotations
 
+import gzip
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -94,3 +96,51 @@ def load_battery(
     # The format's 0 (noise) becomes -1 and its clusters 1..k become 0..k-1.
     references = [np.asarray(labels, dtype=np.int64) - 1 for labels in loaded.labels]
     return np.asarray(loaded.data, dtype=np.float64), references
+
+
+#: The filters ``{each: {...}}`` takes for the ``name`` of a battery dataset.
+NAME_FILTERS = ("max_samples", "max_features", "min_samples", "exclude")
+
+
+def battery_names(
+    param: str, filters: dict[str, Any], *, params: dict[str, Any], base_dir: str | None
+) -> list[str]:
+    """The ``name`` values ``{each: {...}}`` stands for: every dataset of the entry's
+    battery, in the package's order, with at most ``max_samples`` points and
+    ``max_features`` features, at least ``min_samples`` points, and none of ``exclude``.
+    The sizes are read from the data files without loading them."""
+    if param != "name":
+        raise ValueError(f"{{each: ...}} lists the datasets of a battery ('name'), not '{param}'")
+    unknown = sorted(set(filters) - set(NAME_FILTERS))
+    if unknown:
+        raise ValueError(
+            f"unknown filter(s) {', '.join(unknown)}; {{each: ...}} takes {', '.join(NAME_FILTERS)}"
+        )
+    if "battery" not in params:
+        raise ValueError("give the battery under params to list its datasets")
+    root = battery_root(params.get("path"), base_dir)
+    battery = str(params["battery"])
+    excluded = set(filters.get("exclude") or ())
+    names = []
+    for name in dataset_names(battery, root):
+        if name in excluded:
+            continue
+        n, d = data_shape(root / battery / f"{name}.data.gz")
+        if n > filters.get("max_samples", n) or d > filters.get("max_features", d):
+            continue
+        if n < filters.get("min_samples", 0):
+            continue
+        names.append(name)
+    return names
+
+
+def data_shape(path: Path) -> tuple[int, int]:
+    """The number of rows and of columns of a gzipped text matrix, read line by line."""
+    rows, columns = 0, 0
+    with gzip.open(path, "rt") as lines:
+        for line in lines:
+            if line.strip():
+                if rows == 0:
+                    columns = len(line.split())
+                rows += 1
+    return rows, columns

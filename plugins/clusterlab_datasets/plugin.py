@@ -24,7 +24,7 @@ def register_datasets(register: Any) -> None:
     register("wine", bundled.wine)
     register("breast_cancer", bundled.breast_cancer)
     # A benchmark battery's dataset, with every reference labelling it has.
-    register("battery", battery.load_battery)
+    register("battery", battery.load_battery, axis_values=battery.battery_names)
     register("digits", bundled.digits)
     # Labels exist only when label_column or labels_path is given; otherwise y is None.
     register("file", files.load_file, has_labels=True)

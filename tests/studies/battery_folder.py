@@ -57,6 +57,8 @@ def battery_for(experiment: dict, root: Path) -> Path:
             continue
         params, grid = entry.get("params", {}), entry.get("grid", {})
         names = grid.get("name", [params.get("name")])
+        if isinstance(names, dict):  # {each: ...}: a few datasets for it to list
+            names = ["first", "second"]
         for name in names:
             write_dataset(root / params["battery"], name, X, references)
     return root

@@ -198,3 +198,70 @@ def test_a_data_seed_gives_every_seed_the_same_data(store: str) -> None:
 
     assert len(digests(None)) == 3
     assert len(digests(7)) == 1
+
+
+def battery_grid(battery: Path, axis) -> dict:
+    return {
+        "name": "each",
+        "datasets": [
+            {
+                "name": "battery",
+                "params": {"battery": "toy", "path": str(battery)},
+                "grid": {"name": axis},
+            }
+        ],
+        "algorithms": [{"name": "kmeans", "params": {"n_clusters": 2}}],
+    }
+
+
+@pytest.mark.parametrize(
+    ("filters", "names"),
+    [
+        ({}, ["fourblobs", "line"]),
+        ({"max_samples": 100}, ["line"]),
+        ({"min_samples": 100, "max_features": 2}, ["fourblobs"]),
+        ({"exclude": ["fourblobs"]}, ["line"]),
+    ],
+)
+def test_each_lists_the_battery_datasets_that_pass_the_filters(
+    battery: Path, tmp_path: Path, filters: dict, names: list[str]
+) -> None:
+    options = RunOptions(tracking_uri=f"sqlite:///{tmp_path}/x.db")
+    _loaded, _plugins, trials = prepare(battery_grid(battery, {"each": filters}), options=options)
+    assert [t.dataset_params["name"] for t in trials] == names
+    # The package's own listing, filtered by the shapes of the loaded data.
+    listed = []
+    for name in clustbench.get_dataset_names("toy", path=str(battery)):
+        X = clustbench.load_dataset("toy", name, path=str(battery), preprocess=False).data
+        n, d = X.shape
+        fits = filters.get("min_samples", 0) <= n <= filters.get("max_samples", n)
+        if fits and d <= filters.get("max_features", d) and name not in filters.get("exclude", []):
+            listed.append(name)
+    assert listed == names
+
+
+@pytest.mark.parametrize(
+    ("axis", "message"),
+    [
+        (
+            {"each": {"bogus": 1}},
+            r"datasets\[0\] \('battery'\) grid.name: unknown filter\(s\) bogus",
+        ),
+        ({"each": {"max_samples": 5}}, r"no value of 'name' passes the filters"),
+        ({"each": 3}, r"each takes a mapping of the filters"),
+    ],
+)
+def test_each_problems_name_the_axis(battery: Path, tmp_path: Path, axis, message: str) -> None:
+    options = RunOptions(tracking_uri=f"sqlite:///{tmp_path}/x.db")
+    with pytest.raises(ExperimentError, match=message):
+        prepare(battery_grid(battery, axis), options=options)
+
+
+def test_each_on_a_dataset_that_lists_nothing_says_so(tmp_path: Path) -> None:
+    grid = {
+        "name": "each-blobs",
+        "datasets": [{"name": "blobs", "grid": {"n_samples": {"each": {}}}}],
+        "algorithms": [{"name": "kmeans"}],
+    }
+    with pytest.raises(ExperimentError, match="dataset 'blobs' lists no values for 'n_samples'"):
+        prepare(grid, options=RunOptions(tracking_uri=f"sqlite:///{tmp_path}/x.db"))
