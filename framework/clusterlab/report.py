@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from clusterlab.comparison import (
     CI_LEVEL,
     CI_METHOD,
+    STAT_COLUMNS,
     best_per_dataset,
     best_settings,
     html_page,
@@ -41,17 +42,10 @@ FORMATS = ("table", "csv", "json", "markdown", "html", "latex")
 # The flat report's columns in CSV and JSON, with the interval's level in its name.
 CI_PERCENT = f"{CI_LEVEL:.0%}".rstrip("%")
 CI_LOW, CI_HIGH = f"ci{CI_PERCENT}_low", f"ci{CI_PERCENT}_high"
+_CI_NAMES = {"ci_low": CI_LOW, "ci_high": CI_HIGH}
+# setting_stats' columns less the range and the representative seed, with the method.
 DATA_COLUMNS = [
-    "dataset",
-    "algorithm",
-    "metric",
-    "greater_is_better",
-    "setting",
-    "n",
-    "mean",
-    "std",
-    CI_LOW,
-    CI_HIGH,
+    *(_CI_NAMES.get(c, c) for c in STAT_COLUMNS if c not in ("min", "max", "seed", "run_id")),
     "ci_method",
     "run_id",
 ]
@@ -162,7 +156,7 @@ def _flat_report(stats: pd.DataFrame, by: str | None, every: bool, name: str) ->
         rows = rows[rows["metric"] == by]
         greater = bool(rows["greater_is_better"].iloc[0])
         rows = rows.sort_values(["dataset", "mean"], ascending=[True, not greater], kind="stable")
-    data = rows.rename(columns={"ci_low": CI_LOW, "ci_high": CI_HIGH})
+    data = rows.rename(columns=_CI_NAMES)
     data = data.assign(ci_method=CI_METHOD)[DATA_COLUMNS].reset_index(drop=True)
     best = best_per_dataset(rows).to_list()
     mean_at = TEXT_HEADERS.index("mean")
