@@ -317,7 +317,6 @@ def _show_registration(args: argparse.Namespace, rows: list[dict[str, Any]], reg
     """``clusterlab plugins NAME``: every registration of that name, in full."""
     import json
 
-    from clusterlab.errors import ExperimentError
     from clusterlab.names import suggest
 
     found = [row for row in rows if row["name"] == args.name]
