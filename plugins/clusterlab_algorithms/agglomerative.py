@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 import torch
+from scipy.cluster.hierarchy import linkage as scipy_linkage
 from sklearn.base import BaseEstimator, ClusterMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 from threadpoolctl import threadpool_limits
@@ -42,6 +43,11 @@ CENTROID_MAX_FEATURES = 64
 # Devices where single linkage grows its tree by Prim's steps (cheap there); elsewhere by
 # Borůvka's rounds, whose few large launches suit an accelerator.
 PRIM_DEVICES = frozenset({"cpu"})
+# Up to this many samples on the CPU, per linkage, scipy's compiled linkage builds the
+# tree: below the crossovers measured in docs/algorithms/agglomerative.md a merge loop
+# driven from Python costs more than the whole of scipy's, whose tree is the one this
+# estimator reproduces.
+SCIPY_MAX_SAMPLES = {"ward": 2000, "average": 2000, "complete": 2000, "single": 1000}
 
 
 class LinkageMemoryError(MemoryError):
@@ -145,6 +151,10 @@ def linkage_tree(
     average linkage would need more memory than allowed.
     """
     cpu = X.device.type == "cpu"
+    if cpu and X.shape[0] <= SCIPY_MAX_SAMPLES[linkage]:
+        if linkage != "single":
+            check_matrix_memory(X, linkage, memory_limit_bytes)
+        return scipy_linkage(X.numpy().astype(np.float64, copy=False), method=linkage)
     if linkage == "single":
         if X.device.type in PRIM_DEVICES:
             # Prim's loop is n steps of a few vector operations each: too small for threads.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from scipy.cluster.hierarchy import fcluster, linkage
+from scipy.cluster.hierarchy import fcluster, linkage, maxdists
 from scipy.spatial.distance import pdist, squareform
 from sklearn.cluster import AgglomerativeClustering as SklearnAgglomerative
 from sklearn.datasets import make_blobs
@@ -17,7 +17,7 @@ import clusterlab_algorithms._linkage.rnn as rnn_module
 import clusterlab_algorithms.agglomerative as agglomerative_module
 from clusterlab_algorithms._linkage.matrix import SQUARED, distance_matrix
 from clusterlab_algorithms._linkage.single import join_components
-from clusterlab_algorithms._linkage.tree import linkage_matrix
+from clusterlab_algorithms._linkage.tree import linkage_matrix, monotone_heights
 from clusterlab_algorithms.agglomerative import AgglomerativeClustering, LinkageMemoryError
 from tests.algorithms.devices import DEVICES, device_or_skip
 
@@ -30,6 +30,14 @@ DATASETS = {
     "blobs-5d": make_blobs(250, 5, centers=5, random_state=3)[0],
     "offset-8d": np.random.default_rng(4).normal(size=(200, 8)) + 1e4,
 }
+
+
+@pytest.fixture(autouse=True)
+def torch_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test here runs the torch merge loops, however small its data, except those
+    marked ``size_dispatch``, which check the dispatch to scipy for small inputs."""
+    if "size_dispatch" not in request.keywords:
+        monkeypatch.setattr(agglomerative_module, "SCIPY_MAX_SAMPLES", dict.fromkeys(LINKAGES, 0))
 
 
 def _assert_same_tree(ours: np.ndarray, reference: np.ndarray) -> None:
@@ -323,3 +331,43 @@ def test_join_components_breaks_each_cycle_at_its_lowest_component() -> None:
     keep, root_of = join_components(roots, target, 12)
     assert keep.tolist() == [False, True, True, False, True, True]
     assert root_of[roots].tolist() == [0, 0, 0, 7, 7, 7]
+
+
+@pytest.mark.size_dispatch
+@pytest.mark.parametrize("method", LINKAGES)
+@pytest.mark.parametrize("dataset", sorted(DATASETS))
+def test_small_inputs_on_the_cpu_get_the_same_tree_from_scipy(
+    method: str, dataset: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    X = DATASETS[dataset]
+    calls: list[int] = []
+    compiled = agglomerative_module.scipy_linkage
+
+    def counted(data: np.ndarray, method: str) -> np.ndarray:
+        calls.append(len(data))
+        return compiled(data, method=method)
+
+    monkeypatch.setattr(agglomerative_module, "scipy_linkage", counted)
+    small = AgglomerativeClustering(3, linkage=method).fit(X)
+    assert calls == [len(X)]
+    monkeypatch.setitem(agglomerative_module.SCIPY_MAX_SAMPLES, method, len(X) - 1)
+    loops = AgglomerativeClustering(3, linkage=method).fit(X)
+    assert calls == [len(X)]  # one sample more than the limit: the torch loops ran
+    _assert_same_tree(small.linkage_matrix_, linkage(X, method))
+    _assert_same_tree(small.linkage_matrix_, loops.linkage_matrix_)
+    np.testing.assert_array_equal(small.labels_, loops.labels_)
+
+
+@pytest.mark.size_dispatch
+def test_small_inputs_check_the_matrix_memory_too() -> None:
+    X = np.random.default_rng(0).normal(size=(100, 2))
+    with pytest.raises(LinkageMemoryError):
+        AgglomerativeClustering(2, linkage="ward", memory_limit_bytes=1000).fit(X)
+    AgglomerativeClustering(2, linkage="single", memory_limit_bytes=1000).fit(X)
+
+
+@pytest.mark.parametrize("method", ["ward", "centroid", "median"])
+def test_monotone_heights_equal_scipys_maxdists(method: str) -> None:
+    # centroid and median linkages have inversions: a merge below one of its children.
+    Z = linkage(np.random.default_rng(5).normal(size=(80, 2)), method)
+    np.testing.assert_array_equal(monotone_heights(Z), maxdists(Z))

@@ -49,10 +49,10 @@ def _labels_after(Z: np.ndarray, applied: np.ndarray) -> np.ndarray:
     """
     n = len(Z) + 1
     parent = np.arange(2 * n - 1)
-    for row in np.flatnonzero(applied).tolist():
-        new = n + row
-        parent[int(Z[row, 0])] = new
-        parent[int(Z[row, 1])] = new
+    rows = np.flatnonzero(applied)
+    # Each node is merged once, so no two of these writes share a target.
+    parent[Z[rows, 0].astype(np.int64)] = n + rows
+    parent[Z[rows, 1].astype(np.int64)] = n + rows
     root = parent
     while True:  # pointer jumping: every node straight to its root
         up = root[root]
@@ -69,6 +69,10 @@ def monotone_heights(Z: np.ndarray) -> np.ndarray:
     """Height of each merge raised to the highest merge below it (scipy's ``max_dists``)."""
     n = len(Z) + 1
     high = Z[:, 2].copy()
+    if np.all(high[1:] >= high[:-1]):
+        # Heights that never fall along the rows (every linkage here, as scipy writes its
+        # rows): a child merge, always on an earlier row, is never higher.
+        return high
     for row in range(len(Z)):
         for child in (int(Z[row, 0]), int(Z[row, 1])):
             if child >= n:
