@@ -99,8 +99,12 @@ def best_metric_name(score: str, dataset: str, algorithm: str) -> str:
     """The parent run's metric for the best mean ``score`` of ``algorithm`` on ``dataset``:
     ``best/<score>/<dataset>/<algorithm>``, with characters MLflow refuses in a metric
     name replaced by ``_``."""
-    parts = (score, dataset, algorithm)
-    return "best/" + "/".join(re.sub(r"[^\w.\- :]+", "_", str(part)) for part in parts)
+    return metric_name("best", score, dataset, algorithm)
+
+
+def metric_name(*parts: str) -> str:
+    """Parts joined by ``/``, with the characters MLflow refuses in a metric name as ``_``."""
+    return "/".join(re.sub(r"[^\w.\- :]+", "_", str(part)) for part in parts)
 
 
 def _json_ready(table: pd.DataFrame) -> pd.DataFrame:

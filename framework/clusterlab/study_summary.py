@@ -19,11 +19,11 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from clusterlab.results_table import metric_name
 from clusterlab.schema import Plots, PosthocTest, Study
 from clusterlab.study import RankTests, friedman, select_settings, stability
 from clusterlab.tracking.figures import log_figure
@@ -156,14 +156,9 @@ def log_study(tracker: Any, parent_id: str, outcome: StudyOutcome, plots: Plots)
             parent_id, outcome.stability.to_csv(index=False), f"{FOLDER}/stability.csv"
         )
     metrics = {
-        _metric_name("study", "mean_rank", str(a)): float(r) for a, r in tests.mean_ranks.items()
+        metric_name("study", "mean_rank", str(a)): float(r) for a, r in tests.mean_ranks.items()
     }
     if tests.p_value is not None and math.isfinite(tests.p_value):
         metrics["study/friedman_p_value"] = tests.p_value
     if metrics:
         tracker.log(parent_id, metrics=metrics)
-
-
-def _metric_name(*parts: str) -> str:
-    """Parts joined by ``/``, with the characters MLflow refuses in a metric name as ``_``."""
-    return "/".join(re.sub(r"[^\w.\- :]+", "_", part) for part in parts)
