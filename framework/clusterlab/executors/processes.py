@@ -162,6 +162,10 @@ class ProcessesExecutor(TrialExecutor):
             return None
         if kind == "started":
             slot.run_id = message[2]
+            # The limit covers the trial from here, as the worker's own timer does: a
+            # worker slow to get to its run (still importing, a loaded machine, a slow
+            # store) is not stopped for time the trial never had.
+            slot.assigned_at = time.monotonic()
             if slot.trial is not None:
                 context.on_start(slot.trial)
             return None
@@ -226,7 +230,8 @@ class _Slot:
 
     def overdue(self, timeout_s: float | None) -> bool:
         """Whether the trial runs past its limit and the grace the worker has to stop it
-        itself: a fit stuck in native code, which the worker's own timer cannot reach."""
+        itself: a fit stuck in native code, which the worker's own timer cannot reach.
+        Counted from the trial's run starting, or from its hand-out until then."""
         if timeout_s is None or self.trial is None:
             return False
         return time.monotonic() - self.assigned_at > timeout_s + BACKSTOP_GRACE_S
