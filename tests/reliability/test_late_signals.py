@@ -11,6 +11,8 @@ import threading
 import types
 
 import pytest
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
 
 from clusterlab import hookimpl
 from clusterlab.errors import TrackingError
@@ -153,3 +155,36 @@ def test_a_summary_the_store_refuses_ends_the_parent_failed(store, monkeypatch):
     again = run_experiment(GRID, options=options(store))
     assert again.count("SKIPPED") == N_TRIALS
     assert sorted(parent_statuses(store)) == ["FAILED", "FINISHED"]
+
+
+@pytest.fixture
+def signal_after_first_metrics_insert():
+    """SIGINT to this process just after sqlite has run the first INSERT of a trial's
+    metrics, inside MLflow's open transaction (the moment a Ctrl-C most often lands in a
+    quick grid); ``fired`` says whether it did."""
+    fired: list[str] = []
+
+    def after_execute(conn, cursor, statement, parameters, context, executemany):
+        if not fired and statement.lstrip().upper().startswith("INSERT INTO METRICS"):
+            fired.append(statement)
+            _signal_self()
+
+    event.listen(Engine, "after_cursor_execute", after_execute)
+    yield fired
+    event.remove(Engine, "after_cursor_execute", after_execute)
+
+
+def test_a_signal_inside_a_store_write_still_ends_every_run(
+    store, outer_sigint, signal_after_first_metrics_insert
+):
+    # Cut in the middle, the statement would keep the store's lock while the runner
+    # tries to end the runs, and each of those writes would be refused as locked.
+    assert _run(store, types.SimpleNamespace()) == "interrupted"
+    assert signal_after_first_metrics_insert
+    assert not [r for r in all_runs(store) if r.info.status == "RUNNING"]
+    assert parent_statuses(store) == ["KILLED"]
+    trials = [r for r in all_runs(store) if r.data.tags.get("clusterlab.kind") == "trial"]
+    # the write that the signal arrived in went through, and then the trial stopped
+    assert [r.info.status for r in trials] == ["KILLED"]
+    assert trials[0].data.metrics
+    assert not outer_sigint

@@ -18,6 +18,7 @@ from clusterlab.tracking.failures import bound_http_waits
 from clusterlab.tracking.figures import lay_out_once
 from clusterlab.tracking.owner import owner_gone
 from clusterlab.tracking.retry import LockRetryingClient
+from clusterlab.tracking.shield import UninterruptedClient
 from clusterlab.tracking.uri import default_artifact_root, require_existing_store
 
 _MAX_PARAM_CHARS = 500
@@ -90,7 +91,7 @@ def _client(uri: str) -> Any:
     if uri.startswith(("http://", "https://")):
         bound_http_waits()
         _check_server(uri)
-    return MlflowClient(tracking_uri=uri)
+    return UninterruptedClient(MlflowClient(tracking_uri=uri))
 
 
 def _unusable(uri: str, exc: Exception) -> TrackingError:
