@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from scipy.spatial import cKDTree
 from sklearn.cluster import HDBSCAN as SklearnHDBSCAN
 from sklearn.cluster._hdbscan._tree import HIERARCHY_dtype, tree_to_labels
 from sklearn.datasets import make_blobs, make_moons
@@ -309,11 +310,36 @@ LEAF_DATA = {
 }
 
 
+@pytest.fixture(params=["kd-tree", "blocks"])
+def core_search(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Core distances by scipy's k-d tree (the CPU's search in few features) or by the
+    blocked leaf search (the GPU's, forced here on the CPU)."""
+    if request.param == "blocks":
+        monkeypatch.setattr(leaves_module, "use_kd_tree", lambda X: False)
+    return request.param
+
+
+@pytest.mark.parametrize("d", [2, 3, 8, 16, 20])
+def test_blocked_core_distances_equal_the_kd_tree(d: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(leaves_module, "use_kd_tree", lambda X: False)
+    X = torch.from_numpy(_big_varied(20 + d, d))
+    layout = leaves_module.Leaves(X, 64)
+    blocked = leaves_module.core_distances(layout, 7)
+    dist, index = cKDTree(layout.X.numpy()).query(layout.X.numpy(), k=7)
+    np.testing.assert_allclose(blocked[0].numpy(), dist[:, -1], rtol=1e-12, atol=1e-12)
+    # the neighbours found are as near as the tree's (ties may pick other ones)
+    found = np.linalg.norm(layout.X.numpy()[:, None] - layout.X.numpy()[blocked[1]], axis=2)
+    np.testing.assert_allclose(np.sort(found, axis=1), dist, rtol=1e-12, atol=1e-12)
+    assert index.shape == tuple(blocked[1].shape)
+
+
 @pytest.mark.parametrize(
     "params", SETTINGS[:5], ids=lambda p: "-".join(f"{k}={v}" for k, v in p.items())
 )
 @pytest.mark.parametrize("name", sorted(LEAF_DATA))
-def test_leaf_search_equals_sklearn_up_to_ties(name: str, params: dict[str, Any]) -> None:
+def test_leaf_search_equals_sklearn_up_to_ties(
+    name: str, params: dict[str, Any], core_search: str
+) -> None:
     X = LEAF_DATA[name]
     ours = HDBSCAN(**params).fit(X)
     reference = _reference(X, params)
@@ -326,7 +352,7 @@ def test_leaf_search_equals_sklearn_up_to_ties(name: str, params: dict[str, Any]
 
 
 @pytest.mark.parametrize("name", sorted(LEAF_DATA))
-def test_leaf_search_labels_equal_sklearn(name: str) -> None:
+def test_leaf_search_labels_equal_sklearn(name: str, core_search: str) -> None:
     """Without ties (``min_samples=1``) the labels are scikit-learn's end to end."""
     X = LEAF_DATA[name]
     params = {"min_cluster_size": 20, "min_samples": 1}
@@ -338,7 +364,7 @@ def test_leaf_search_labels_equal_sklearn(name: str) -> None:
 @pytest.mark.parametrize("leaf", [8, 33])
 @pytest.mark.parametrize("name", ["noisy-blobs-2d", "noisy-blobs-8d", "duplicates", "varied-5d"])
 def test_small_leaves_give_the_brute_force_tree(
-    monkeypatch: pytest.MonkeyPatch, name: str, leaf: int
+    monkeypatch: pytest.MonkeyPatch, name: str, leaf: int, core_search: str
 ) -> None:
     """Many small leaves (most pairs pruned) give the same heights as brute-force blocks."""
     X = DATA[name]

@@ -29,6 +29,7 @@ import torch
 from clusterlab_algorithms._hdbscan.reachability import _EXACT_MARGIN
 from clusterlab_algorithms._linkage.single import boruvka_step
 from clusterlab_algorithms._neighbors.blocks import kd_order
+from clusterlab_algorithms._neighbors.kdtree import nearest_points, use_kd_tree
 from clusterlab_algorithms._shared.blocks import row_blocks
 from clusterlab_algorithms._shared.distances import SMALL_DIM, coordinatewise, squared_norms
 from clusterlab_algorithms._shared.threads import block_workers
@@ -135,11 +136,15 @@ def core_distances(leaves: Leaves, min_samples: int) -> tuple[torch.Tensor, torc
     whose edges give the tree search its first bounds. Each leaf is measured first
     against its nearest leaves (by their balls' gap), which gives every point a bound on
     its ``k``-th distance; then against the further leaves whose gap is within the
-    leaf's largest bound.
+    leaf's largest bound. On the CPU in few features scipy's k-d tree is the faster
+    search and is used instead (the same distances, in float64).
     """
     X = leaves.X
     n = X.shape[0]
     device = X.device
+    if use_kd_tree(X):
+        dist, near = nearest_points(X, min(n, min_samples))
+        return dist[:, min_samples - 1].contiguous(), near
     k = min(n, min_samples if leaves.direct else min_samples + _EXACT_MARGIN)
     n_leaves = len(leaves.starts)
     # Leaves wholly within R of every point of A hold at least k points: R bounds A's
