@@ -57,6 +57,8 @@ def leaf_size(n: int, n_features: int, budget_bytes: int) -> int:
 _FIRST_POINTS = 16
 # Leaves searched by one task of the thread pool.
 _LEAVES_PER_TASK = 16
+# Row x candidate pairs of one padded block of the batched search (few features).
+_BATCH_PAIRS = 1 << 21
 
 
 class Leaves:
@@ -77,6 +79,7 @@ class Leaves:
         self.stops = np.append(starts[1:], n).astype(np.int64)
         sizes = self.stops - self.starts
         self.sizes = torch.from_numpy(sizes).to(device)
+        self.sizes_host = sizes
         self.leaf_of = torch.repeat_interleave(
             torch.arange(len(starts), device=device), self.sizes, output_size=n
         )
@@ -281,12 +284,24 @@ def reachability_tree(
         active_host = active.cpu().numpy()
         busy = np.flatnonzero(needed.any(1))
 
-        search = partial(
-            _search_rows, leaves, busy, needed, active_host, core_sq, component, nearest, partner
-        )
-        search = partial(search, scale)
+        if leaves.direct:
+            # Leaves in order of their work, in tasks of similar leaves: one padded block
+            # per task instead of a few launches per leaf.
+            rows_of = np.add.reduceat(active_host.astype(np.int64), leaves.starts)[busy]
+            cands_of = needed[busy].astype(np.int64) @ leaves.sizes_host
+            by_work = np.argsort(cands_of, kind="stable")
+            busy, rows_of, cands_of = busy[by_work], rows_of[by_work], cands_of[by_work]
+            search = partial(_search_batched, leaves, busy, needed, active_host, core_sq, component)
+            search = partial(search, nearest, partner, scale)
+            blocks = _work_blocks(rows_of, cands_of, _BATCH_PAIRS)
+        else:
+            search = partial(
+                _search_rows, leaves, busy, needed, active_host, core_sq, component, nearest
+            )
+            search = partial(search, partner, scale)
+            blocks = row_blocks(busy.size, _LEAVES_PER_TASK)
         with block_workers(device) as workers:
-            workers.map(search, row_blocks(busy.size, _LEAVES_PER_TASK))
+            workers.map(search, blocks)
         sources, targets, component = boruvka_step(component, nearest, partner, ids)
         first.append(sources)
         second.append(targets)
@@ -332,3 +347,76 @@ def _search_rows(
         better = value < nearest[rows_t]
         nearest[rows_t] = torch.where(better, value, nearest[rows_t])
         partner[rows_t] = torch.where(better, cand[at], partner[rows_t])
+
+
+def _work_blocks(rows: np.ndarray, cands: np.ndarray, pairs: int) -> list[tuple[int, int]]:
+    """Consecutive ``(start, stop)`` groups of leaves whose padded blocks (their rows
+    times the group's most candidates; leaves come in growing candidate counts) stay
+    within ``pairs`` pairs, or hold one leaf."""
+    blocks = []
+    start, held = 0, 0
+    for leaf in range(rows.size):
+        held += int(rows[leaf])
+        if leaf > start and held * int(cands[leaf]) > pairs:
+            blocks.append((start, leaf))
+            start, held = leaf, int(rows[leaf])
+    if start < rows.size:
+        blocks.append((start, rows.size))
+    return blocks
+
+
+def _ranges(starts: np.ndarray, stops: np.ndarray) -> np.ndarray:
+    """``concatenate([arange(a, b) for a, b in zip(starts, stops)])``, vectorised."""
+    lengths = stops - starts
+    shift = np.repeat(starts - (np.cumsum(lengths) - lengths), lengths)
+    return np.arange(int(lengths.sum()), dtype=np.int64) + shift
+
+
+def _search_batched(
+    leaves: Leaves,
+    busy: np.ndarray,
+    needed: np.ndarray,
+    active: np.ndarray,
+    core_sq: torch.Tensor,
+    component: torch.Tensor,
+    nearest: torch.Tensor,
+    partner: torch.Tensor,
+    scale: float,
+    first: int,
+    last: int,
+) -> None:
+    """:func:`_search_rows` for leaves ``busy[first:last]`` in one padded block: each
+    active row against its leaf's candidates, distances from coordinate differences."""
+    device = leaves.X.device
+    group = busy[first:last]
+    starts, stops = leaves.starts[group], leaves.stops[group]
+    positions = _ranges(starts, stops)
+    owner = np.repeat(np.arange(group.size), stops - starts)
+    keep = active[positions]
+    rows, row_owner = positions[keep], owner[keep]
+    if rows.size == 0:
+        return
+    pair_owner, pair_leaf = np.nonzero(needed[group])
+    cand = _ranges(leaves.starts[pair_leaf], leaves.stops[pair_leaf])
+    cand_owner = np.repeat(pair_owner, leaves.sizes_host[pair_leaf])
+    counts = np.bincount(cand_owner, minlength=group.size)
+    column = np.arange(cand.size) - np.repeat(np.cumsum(counts) - counts, counts)
+    # Padding repeats a leaf's first candidate: a duplicate cannot change the minimum.
+    table = np.repeat(cand[np.cumsum(counts) - counts][:, None], int(counts.max()), axis=1)
+    table[cand_owner, column] = cand
+    rows_t = torch.from_numpy(rows).to(device)
+    cols = torch.from_numpy(table).to(device)[torch.from_numpy(row_owner).to(device)]
+    X = leaves.X
+    block = torch.zeros(cols.shape, dtype=X.dtype, device=device)
+    for k in range(X.shape[1]):
+        term = X[:, k][cols].sub_(X[rows_t, k][:, None])
+        block.addcmul_(term, term)
+    if scale != 1.0:
+        block.mul_(scale * scale)
+    torch.maximum(block, core_sq[cols], out=block)
+    torch.maximum(block, core_sq[rows_t, None], out=block)
+    block.masked_fill_(component[cols] == component[rows_t, None], torch.inf)
+    value, at = torch.min(block, dim=1)
+    better = value < nearest[rows_t]
+    nearest[rows_t] = torch.where(better, value, nearest[rows_t])
+    partner[rows_t] = torch.where(better, cols.gather(1, at[:, None]).squeeze(1), partner[rows_t])
