@@ -221,9 +221,12 @@ def test_iterative_solver_on_device(device: str) -> None:
     np.testing.assert_allclose(ours.eigenvalues_.cpu().numpy(), expected, atol=1e-4)
 
 
+@pytest.mark.parametrize("search", ["kd-tree", "blocks"])
 @pytest.mark.parametrize("budget_mb", [16, 64, 256])
 @pytest.mark.parametrize("d", [2, 8])
-def test_neighbour_search_matches_sklearn(d: int, budget_mb: int) -> None:
+def test_neighbour_search_matches_sklearn(
+    d: int, budget_mb: int, search: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The radius-pruned search (above 4096 points) finds scikit-learn's neighbours.
 
     Blobs of very different spread leave points beyond the sampled radius, which the
@@ -233,8 +236,11 @@ def test_neighbour_search_matches_sklearn(d: int, budget_mb: int) -> None:
     """
     from sklearn.neighbors import NearestNeighbors
 
+    from clusterlab_algorithms._spectral import affinity
     from clusterlab_algorithms._spectral.affinity import knn_indices
 
+    if search == "blocks":  # the GPU's search, forced on the CPU
+        monkeypatch.setattr(affinity, "use_kd_tree", lambda X: False)
     X, _ = make_blobs(5000, d, centers=4, cluster_std=[0.2, 0.5, 1.0, 3.0], random_state=0)
     X = np.r_[X, X[:300]]
     index = knn_indices(torch.from_numpy(X), 10, budget_mb * 2**20).numpy()

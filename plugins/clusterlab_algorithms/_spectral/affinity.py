@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import torch
 
+from clusterlab_algorithms._neighbors.kdtree import nearest_points, use_kd_tree
 from clusterlab_algorithms._shared.blocks import block_rows, row_blocks, rows_per_block
 from clusterlab_algorithms._shared.distances import (
     SMALL_DIM,
@@ -71,8 +72,11 @@ def knn_indices(X: torch.Tensor, n_neighbors: int, budget_bytes: int) -> torch.T
     estimated from a sample; a point with at least ``n_neighbors`` points within ``r``
     has its nearest ones among them, exactly. Where the pairs within ``r`` would exceed
     the budget a smaller radius is tried; the points left over are searched against all
-    points in blocks.
+    points in blocks. On the CPU in few features scipy's k-d tree is the faster search
+    and is used instead.
     """
+    if use_kd_tree(X):
+        return nearest_points(X, n_neighbors)[1]
     n = X.shape[0]
     out = torch.empty((n, n_neighbors), dtype=torch.int64, device=X.device)
     rest = torch.arange(n, device=X.device)
