@@ -7,10 +7,12 @@ The refused transaction was rolled back, so calling again is safe.
 
 from __future__ import annotations
 
-import functools
 import random
 import time
+from collections.abc import Callable
 from typing import Any
+
+from clusterlab.tracking.wrapped import WrappedClient
 
 _LOCKED = "database is locked"
 
@@ -27,30 +29,23 @@ def is_locked_error(exc: BaseException) -> bool:
     return False
 
 
-class LockRetryingClient:
+class LockRetryingClient(WrappedClient):
     """Wraps an ``MlflowClient``: a call refused because sqlite was locked is tried again,
     after a growing, jittered pause, up to ``attempts`` times in all."""
 
     def __init__(self, client: Any, attempts: int = 8, first_pause_s: float = 0.05) -> None:
-        self._client = client
+        super().__init__(client)
         self._attempts = attempts
         self._first_pause_s = first_pause_s
 
-    def __getattr__(self, name: str) -> Any:
-        value = getattr(self._client, name)
-        if not callable(value):
-            return value
-
-        @functools.wraps(value)
-        def call(*args: Any, **kwargs: Any) -> Any:
-            for attempt in range(self._attempts):
-                try:
-                    return value(*args, **kwargs)
-                except Exception as exc:
-                    if attempt == self._attempts - 1 or not is_locked_error(exc):
-                        raise
-                    # Jitter keeps two refused writers from colliding again in step.
-                    time.sleep(self._first_pause_s * 2**attempt * (0.5 + random.random()))
-            raise AssertionError("unreachable")
-
-        return call
+    def invoke(self, method: Callable[..., Any], args: tuple, kwargs: dict[str, Any]) -> Any:
+        """Run the call, again after a pause each time sqlite refused it as locked."""
+        for attempt in range(self._attempts):
+            try:
+                return method(*args, **kwargs)
+            except Exception as exc:
+                if attempt == self._attempts - 1 or not is_locked_error(exc):
+                    raise
+                # Jitter keeps two refused writers from colliding again in step.
+                time.sleep(self._first_pause_s * 2**attempt * (0.5 + random.random()))
+        raise AssertionError("unreachable")

@@ -3,27 +3,18 @@
 
 from __future__ import annotations
 
-import functools
+from collections.abc import Callable
 from typing import Any
 
 from clusterlab.stopping import uninterrupted
+from clusterlab.tracking.wrapped import WrappedClient
 
 
-class UninterruptedClient:
+class UninterruptedClient(WrappedClient):
     """Wraps an ``MlflowClient``: each call runs to its end before a Ctrl-C or SIGTERM
     that arrived meanwhile is raised, so no statement is left holding the store's lock."""
 
-    def __init__(self, client: Any) -> None:
-        self._client = client
-
-    def __getattr__(self, name: str) -> Any:
-        value = getattr(self._client, name)
-        if not callable(value):
-            return value
-
-        @functools.wraps(value)
-        def call(*args: Any, **kwargs: Any) -> Any:
-            with uninterrupted():
-                return value(*args, **kwargs)
-
-        return call
+    def invoke(self, method: Callable[..., Any], args: tuple, kwargs: dict[str, Any]) -> Any:
+        """Run the call with stop signals held back until it returns."""
+        with uninterrupted():
+            return method(*args, **kwargs)

@@ -21,7 +21,9 @@ step per round (``L`` leaves), with one transfer of the plan to the host per rou
 
 from __future__ import annotations
 
+from dataclasses import dataclass, fields
 from functools import partial
+from typing import Any
 
 import numpy as np
 import torch
@@ -291,15 +293,13 @@ def reachability_tree(
             cands_of = needed[busy].astype(np.int64) @ leaves.sizes_host
             by_work = np.argsort(cands_of, kind="stable")
             busy, rows_of, cands_of = busy[by_work], rows_of[by_work], cands_of[by_work]
-            search = partial(_search_batched, leaves, busy, needed, active_host, core_sq, component)
-            search = partial(search, nearest, partner, scale)
             blocks = _work_blocks(rows_of, cands_of, _BATCH_PAIRS)
         else:
-            search = partial(
-                _search_rows, leaves, busy, needed, active_host, core_sq, component, nearest
-            )
-            search = partial(search, partner, scale)
-            blocks = row_blocks(busy.size, _LEAVES_PER_TASK)
+            blocks = list(row_blocks(busy.size, _LEAVES_PER_TASK))
+        state = _Round(
+            leaves, busy, needed, active_host, core_sq, component, nearest, partner, scale
+        )
+        search = partial(_search_batched if leaves.direct else _search_rows, state)
         with block_workers(device) as workers:
             workers.map(search, blocks)
         sources, targets, component = boruvka_step(component, nearest, partner, ids)
@@ -312,23 +312,34 @@ def reachability_tree(
     return a, b, weights
 
 
-def _search_rows(
-    leaves: Leaves,
-    busy: np.ndarray,
-    needed: np.ndarray,
-    active: np.ndarray,
-    core_sq: torch.Tensor,
-    component: torch.Tensor,
-    nearest: torch.Tensor,
-    partner: torch.Tensor,
-    scale: float,
-    first: int,
-    last: int,
-) -> None:
+@dataclass(frozen=True)
+class _Round:
+    """What one Borůvka round's searches read (and, ``nearest`` and ``partner``, improve)."""
+
+    leaves: Leaves
+    #: The leaves to search, in the order the tasks' ``(first, last)`` index.
+    busy: np.ndarray
+    #: Leaf x leaf: which candidate leaves each leaf is measured against.
+    needed: np.ndarray
+    #: Per position: whether its row can still improve its component's edge.
+    active: np.ndarray
+    core_sq: torch.Tensor
+    component: torch.Tensor
+    nearest: torch.Tensor
+    partner: torch.Tensor
+    scale: float
+
+    def fields(self) -> tuple[Any, ...]:
+        """The fields in their order, for unpacking."""
+        return tuple(getattr(self, f.name) for f in fields(self))
+
+
+def _search_rows(state: _Round, first: int, last: int) -> None:
     """One Borůvka round's search for the active rows of leaves ``busy[first:last]``.
 
     Improves ``nearest`` (squared reachability) and ``partner`` of those rows in place.
     """
+    leaves, busy, needed, active, core_sq, component, nearest, partner, scale = state.fields()
     device = leaves.X.device
     for leaf in busy[first:last].tolist():
         start, stop = int(leaves.starts[leaf]), int(leaves.stops[leaf])
@@ -372,21 +383,10 @@ def _ranges(starts: np.ndarray, stops: np.ndarray) -> np.ndarray:
     return np.arange(int(lengths.sum()), dtype=np.int64) + shift
 
 
-def _search_batched(
-    leaves: Leaves,
-    busy: np.ndarray,
-    needed: np.ndarray,
-    active: np.ndarray,
-    core_sq: torch.Tensor,
-    component: torch.Tensor,
-    nearest: torch.Tensor,
-    partner: torch.Tensor,
-    scale: float,
-    first: int,
-    last: int,
-) -> None:
+def _search_batched(state: _Round, first: int, last: int) -> None:
     """:func:`_search_rows` for leaves ``busy[first:last]`` in one padded block: each
     active row against its leaf's candidates, distances from coordinate differences."""
+    leaves, busy, needed, active, core_sq, component, nearest, partner, scale = state.fields()
     device = leaves.X.device
     group = busy[first:last]
     starts, stops = leaves.starts[group], leaves.stops[group]

@@ -64,29 +64,6 @@ def distance_matrix(X: torch.Tensor, *, squared: bool, budget_bytes: int) -> tor
     return D
 
 
-def lance_williams(
-    method: str,
-    d_ki: torch.Tensor,
-    d_kj: torch.Tensor,
-    d_ij: torch.Tensor,
-    n_i: torch.Tensor,
-    n_j: torch.Tensor,
-    n_k: torch.Tensor,
-) -> torch.Tensor:
-    """Distance from cluster ``k`` to the union of clusters ``i`` and ``j`` (broadcasting).
-
-    ``d_*`` are distances in the matrix's form (squared for ward), ``n_*`` cluster sizes.
-    The formulas are scipy's, so heights agree with ``scipy.cluster.hierarchy.linkage``.
-    """
-    if method == "complete":
-        return torch.maximum(d_ki, d_kj)
-    if method == "average":
-        return (n_i * d_ki + n_j * d_kj) / (n_i + n_j)
-    if method == "ward":
-        return ((n_i + n_k) * d_ki + (n_j + n_k) * d_kj - n_k * d_ij) / (n_i + n_j + n_k)
-    raise ValueError(f"no Lance-Williams update for linkage {method!r}")
-
-
 def lance_williams_(
     method: str,
     d_ki: torch.Tensor,
@@ -97,11 +74,13 @@ def lance_williams_(
     n_k: torch.Tensor,
     scratch: torch.Tensor,
 ) -> torch.Tensor:
-    """``lance_williams`` computed in place into ``d_ki``, with ``scratch`` shaped like it.
+    """Distance from cluster ``k`` to the union of clusters ``i`` and ``j``, computed in
+    place into ``d_ki`` (broadcasting the others to its shape), ``scratch`` shaped like it.
 
-    Sizes must be positive: ward multiplies ``n_k`` by a difference that may be infinite.
-    The terms are grouped to need no temporary beyond ``scratch``, not as in
-    :func:`lance_williams`, so the two may differ in the last bit.
+    ``d_*`` are distances in the matrix's form (squared for ward), ``n_*`` cluster sizes.
+    The formulas are scipy's, so heights agree with ``scipy.cluster.hierarchy.linkage``;
+    the terms are grouped to need no temporary beyond ``scratch``. Sizes must be
+    positive: ward multiplies ``n_k`` by a difference that may be infinite.
     """
     if method == "complete":
         return torch.maximum(d_ki, d_kj, out=d_ki)

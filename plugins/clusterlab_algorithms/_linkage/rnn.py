@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from clusterlab_algorithms._linkage.matrix import lance_williams, lance_williams_
+from clusterlab_algorithms._linkage.matrix import lance_williams_
 from clusterlab_algorithms._shared.scratch import ScratchBuffers
 
 # Compact the matrix once fewer than this share of its rows are alive: every search and
@@ -136,8 +136,16 @@ def _between_new(
     d_ij = state.nn_dist[i_pos][None, :]
     n_i = state.size[i_pos]
     n_j = state.size[j_pos]
-    cross = lance_williams(
-        method, to_i, to_j, d_ij, n_i[None, :], n_j[None, :], (n_i + n_j)[:, None]
+    # to_i is a copy (advanced indexing), so the update may overwrite it.
+    cross = lance_williams_(
+        method,
+        to_i,
+        to_j,
+        d_ij,
+        n_i[None, :],
+        n_j[None, :],
+        (n_i + n_j)[:, None],
+        scratch=torch.empty_like(to_i),
     )
     upper = torch.ones_like(cross, dtype=torch.bool).triu_(1)
     cross = torch.where(upper, cross, cross.T)
