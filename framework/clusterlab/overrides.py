@@ -7,6 +7,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from clusterlab.errors import ExperimentError
+from clusterlab.schema import LIST_SHORTHANDS
 from clusterlab.yamlfile import Location, parse_yaml_value
 
 Overrides = Mapping[str, Any] | Iterable[str]
@@ -51,6 +52,17 @@ def apply_overrides(
 def _set(data: dict[str, Any], parts: list[str | int], value: Any, key: str) -> None:
     target: Any = data
     for depth, part in enumerate(parts[:-1]):
+        # A key inside a section written in its list form (``plots: [scatter]`` with
+        # ``--set plots.format=svg``) turns the list into the mapping it stands for.
+        shorthand = LIST_SHORTHANDS.get(tuple(map(str, parts[: depth + 1])))
+        if (
+            shorthand is not None
+            and isinstance(target, dict)
+            and isinstance(target.get(part), list)
+            and isinstance(parts[depth + 1], str)
+            and parts[depth + 1] != shorthand
+        ):
+            target[part] = {shorthand: target[part]}
         try:
             target = target[part]
         except (KeyError, IndexError, TypeError):

@@ -282,6 +282,11 @@ def _slug(value: Any) -> str:
     return "".join(c if c.isalnum() or c in "-." else "-" for c in text)
 
 
+#: Sections that may be written as a bare list standing for one key of their mapping
+#: form (``plots: [scatter]`` is ``plots: {names: [scatter]}``): the key path and that key.
+LIST_SHORTHANDS: dict[tuple[str, ...], str] = {("plots",): "names"}
+
+
 class Plots(_Strict):
     """``plots``: the per-trial plots by name, and how every figure is saved.
 
@@ -301,7 +306,7 @@ class Plots(_Strict):
     @classmethod
     def _list_form(cls, value: Any) -> Any:
         if isinstance(value, list):
-            return {"names": value}
+            return {LIST_SHORTHANDS[("plots",)]: value}
         return value
 
     @field_validator("format", mode="before")

@@ -91,3 +91,16 @@ def test_overrides_from_strings_and_mappings():
         parse_overrides(["seeds"])
     with pytest.raises(ExperimentError, match="index 4 is past the end"):
         apply_overrides(raw, {"algorithms.4": {}})
+
+
+def test_a_key_inside_the_list_form_of_plots_sets_its_mapping_form(tmp_path):
+    file = tmp_path / "e.yaml"
+    file.write_text(TEXT + "plots: [scatter]\n")
+    loaded = load_experiment(file, ["plots.format=svg", "plots.dpi=150"])
+    plots = loaded.experiment.plots
+    assert (list(plots), plots.format, plots.dpi) == (["scatter"], "svg", 150)
+    # an index still addresses the list itself, and other lists keep refusing keys
+    data, _ = apply_overrides({"plots": ["scatter"]}, {"plots.0": "dendrogram"})
+    assert data == {"plots": ["dendrogram"]}
+    with pytest.raises(ExperimentError, match="cannot set a key inside a list"):
+        apply_overrides({"seeds": [0, 1]}, {"seeds.x": 1})
