@@ -82,8 +82,10 @@ def check_against_plugins(
                 f"those datasets",
             )
 
+    # The names sit under ``plots.names`` in the mapping form, at ``plots`` in the list form.
+    names_at = ("plots",) if isinstance(loaded.raw.get("plots"), list) else ("plots", "names")
     for p_index, plot in enumerate(experiment.plots):
-        checks.lookup("plot", plot, ("plots", p_index))
+        checks.lookup("plot", plot, (*names_at, p_index))
 
     if experiment.study is not None:
         study = experiment.study

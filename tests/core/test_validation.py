@@ -161,3 +161,13 @@ def test_values_are_checked_from_the_declared_table_and_literal_annotations(tmp_
         "algorithms[0].grid.mode: invalid value: mode='slow'; algorithm 'declared' takes one "
         "of 'fast', 'exact'",
     ]
+
+
+@pytest.mark.parametrize(
+    ("plots", "where"),
+    [("plots: [nope]", ":10: plots[0]:"), ("plots:\n  names: [nope]", ":11: plots.names[0]:")],
+)
+def test_an_unknown_plot_is_named_where_the_file_lists_it(tmp_path, registry, plots, where):
+    with pytest.raises(ExperimentError) as info:
+        check(tmp_path, registry, GOOD + plots + "\n")
+    assert f"{where} unknown plot 'nope'" in str(info.value)
