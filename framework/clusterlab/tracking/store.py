@@ -28,6 +28,10 @@ _FIXED_COLUMNS = [_RUN_NAME_COLUMN, "runDateAndNestInfo", "duration"]
 _CHAR_PX = 7
 # Runs a search returns per page; MLflow's stores refuse more than a few thousand.
 _PAGE_SIZE = 1000
+# How long a claim waits to learn whether a rival started later went ahead, and how often
+# it asks meanwhile.
+_CLAIM_WAIT_S = 30.0
+_CLAIM_POLL_S = 0.05
 
 
 def param_value(value: Any) -> str:
@@ -160,7 +164,13 @@ class _StoreQueries:
     def claimed_elsewhere(self, trial_hash: str, own_run_id: str) -> str | None:
         """The run that makes ``own_run_id`` redundant, or ``None``: a FINISHED run of the
         same trial, or one RUNNING under a live invocation that claimed it first (started
-        earlier; the smaller run id on a tie)."""
+        earlier; the smaller run id on a tie) or that claimed it later but went ahead.
+
+        Start times are the clients', taken before a run reaches the store, so a run
+        started later may have looked for rivals before this one was there, found none
+        and gone ahead; this one then yields to it (see :meth:`_went_ahead`). Of claims
+        that all look after creating their runs, at most one goes ahead.
+        """
         runs = list(self._search(f"tags.`{tags_.TRIAL_HASH}` = '{trial_hash}'"))
         mine = next((r for r in runs if r.info.run_id == own_run_id), None)
         if mine is None:
@@ -171,10 +181,27 @@ class _StoreQueries:
                 continue
             if run.info.status == "FINISHED":
                 return run.info.run_id
+            if run.info.status != "RUNNING" or not self._parent_alive(run):
+                continue
             earlier = (run.info.start_time, run.info.run_id) < claim
-            if run.info.status == "RUNNING" and earlier and self._parent_alive(run):
+            if earlier or self._went_ahead(run.info.run_id):
                 return run.info.run_id
         return None
+
+    def _went_ahead(self, run_id: str) -> bool:
+        """Whether the rival claim ``run_id`` went ahead with its trial: it logs its data
+        right after its own look, and is deleted at once where it yields. Asked until one
+        of the two shows (a live claim that shows neither in time is yielded to)."""
+        deadline = time.monotonic() + _CLAIM_WAIT_S
+        while True:
+            run = self.client.get_run(run_id)
+            if run.info.lifecycle_stage == "deleted":
+                return False
+            if run.inputs.dataset_inputs or run.info.status != "RUNNING":
+                return True
+            if time.monotonic() >= deadline:
+                return True
+            time.sleep(_CLAIM_POLL_S)
 
     def _parent_alive(self, run: Any) -> bool:
         """Whether a trial run's parent is RUNNING under a process that may still live."""

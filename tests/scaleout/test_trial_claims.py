@@ -1,0 +1,80 @@
+"""Two invocations of one file claiming the same trial: at most one goes ahead, whatever
+the order in which their runs reached the store and their clients stamped them."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from mlflow.tracking import MlflowClient
+
+import clusterlab.tracking.tags as tags_
+from clusterlab.tracking import Tracker
+from clusterlab.tracking.owner import owner_tags
+
+HASH = "0123456789abcdef"
+
+
+def _invocation(store: str) -> tuple[Tracker, str]:
+    """A tracker and a live parent run, as one invocation of the experiment has."""
+    tracker = Tracker(store, "claims")
+    parent = tracker.start_run(
+        "claims · parent", {tags_.KIND: tags_.KIND_EXPERIMENT, **owner_tags()}
+    )
+    return tracker, parent
+
+
+def _claim(tracker: Tracker, parent: str, start_time: int | None = None) -> str:
+    """A trial run of HASH under ``parent``; ``start_time`` as its client stamped it."""
+    run_tags = {tags_.KIND: tags_.KIND_TRIAL, tags_.TRIAL_HASH: HASH, tags_.PARENT: parent}
+    if start_time is None:
+        return tracker.start_run("trial", run_tags, parent_run_id=parent)
+    client = MlflowClient(tracking_uri=tracker.uri)
+    run = client.create_run(tracker.experiment_id, start_time=start_time, tags=run_tags)
+    return run.info.run_id
+
+
+def _go_ahead(tracker: Tracker, run_id: str) -> None:
+    """What a claim that found no rival does next: it logs its data."""
+    tracker.log_dataset(run_id, "blobs", "d" * 16, "{}", {})
+
+
+def test_a_claim_stamped_earlier_but_stored_later_yields_to_one_that_went_ahead(store):
+    tracker_a, parent_a = _invocation(store)
+    tracker_b, parent_b = _invocation(store)
+    first = _claim(tracker_a, parent_a)
+    assert tracker_a.claimed_elsewhere(HASH, first) is None  # no rival yet: it goes ahead
+    _go_ahead(tracker_a, first)
+    stamp = MlflowClient(tracking_uri=store).get_run(first).info.start_time
+    # The second client stamped its run before the first, but it reached the store after
+    # the first had looked: by start times alone it would go ahead too.
+    second = _claim(tracker_b, parent_b, start_time=stamp - 1000)
+    assert tracker_b.claimed_elsewhere(HASH, second) == first
+
+
+def test_a_later_rival_that_withdraws_meanwhile_leaves_the_trial_to_this_claim(store):
+    tracker_a, parent_a = _invocation(store)
+    tracker_b, parent_b = _invocation(store)
+    mine = _claim(tracker_a, parent_a)
+    stamp = MlflowClient(tracking_uri=store).get_run(mine).info.start_time
+    rival = _claim(tracker_b, parent_b, start_time=stamp + 1000)
+    # The rival saw this earlier claim and withdraws while this one asks about it.
+    timer = threading.Timer(0.3, tracker_b.withdraw_run, args=(rival,))
+    timer.start()
+    began = time.monotonic()
+    assert tracker_a.claimed_elsewhere(HASH, mine) is None
+    waited = time.monotonic() - began
+    timer.join()
+    assert waited >= 0.25  # it waited for the rival's outcome
+    assert MlflowClient(tracking_uri=store).get_run(rival).info.lifecycle_stage == "deleted"
+
+
+def test_an_earlier_live_claim_is_yielded_to_without_waiting(store):
+    tracker_a, parent_a = _invocation(store)
+    tracker_b, parent_b = _invocation(store)
+    first = _claim(tracker_a, parent_a)
+    stamp = MlflowClient(tracking_uri=store).get_run(first).info.start_time
+    second = _claim(tracker_b, parent_b, start_time=stamp + 1000)
+    began = time.monotonic()
+    assert tracker_b.claimed_elsewhere(HASH, second) == first
+    assert time.monotonic() - began < 5
