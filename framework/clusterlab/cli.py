@@ -12,7 +12,7 @@ import signal
 import sys
 from typing import Any
 
-from clusterlab import __version__
+from clusterlab import __version__, startup
 from clusterlab.errors import ClusterlabError, ExperimentError
 
 # Set before torch is first imported: spinning OpenMP workers make the many small
@@ -29,6 +29,12 @@ def _parser() -> argparse.ArgumentParser:
         description="Run clustering experiments written as YAML grids and track them in MLflow.",
     )
     parser.add_argument("--version", action="version", version=f"clusterlab {__version__}")
+    parser.add_argument(
+        "--profile-startup",
+        action="store_true",
+        help="print on stderr how long each start-up step took (imports, file, plugins, "
+        "checks, data, store)",
+    )
     _add_plugin_flags(parser, dest_prefix="global_")
     plugin_flags = argparse.ArgumentParser(add_help=False)
     _add_plugin_flags(plugin_flags)
@@ -201,17 +207,20 @@ def _print_trials(trials: list[Any]) -> None:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     """Check an experiment file and its plugins; print the trial count."""
-    from clusterlab.runner import check_data, prepare
+    with startup.step("import the runner (torch, MLflow's client, pandas)"):
+        from clusterlab.runner import check_data, prepare
 
     loaded, plugins, trials = prepare(args.file, args.overrides, _run_options(args))
-    check_data(loaded, plugins, trials)
+    with startup.step("build and check the datasets"):
+        check_data(loaded, plugins, trials)
     print(f"{args.file}: valid — {len(trials)} trials ({loaded.experiment.name})")
     return 0
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Run an experiment (or list its trials with --dry-run)."""
-    from clusterlab.runner import execute, prepare
+    with startup.step("import the runner (torch, MLflow's client, pandas)"):
+        from clusterlab.runner import execute, prepare
 
     options = _run_options(
         args,
@@ -496,7 +505,11 @@ def main(argv: list[str] | None = None) -> int:
     }
     signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
-        return handlers[args.command](args)
+        try:
+            return handlers[args.command](args)
+        finally:
+            if args.profile_startup:
+                startup.report()
     except ClusterlabError as exc:
         print(
             f"error: {exc}" if len(str(exc).splitlines()) < 2 else f"error:\n{exc}", file=sys.stderr

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import clusterlab
+from clusterlab import startup
 from clusterlab.checks import DEFAULT_MAX_TRIALS, check_against_plugins, check_grid_size
 from clusterlab.data import BuiltDataset, build_dataset, check_datasets, check_sizes
 from clusterlab.device import device_name
@@ -70,28 +71,32 @@ def prepare(
 ) -> tuple[LoadedExperiment, Plugins, list[Trial]]:
     """Load, check and expand an experiment without running anything."""
     options = options or RunOptions()
-    loaded = load_experiment(experiment, overrides, executor=options.executor)
-    # Counted before the plugins are imported, so that an oversized grid fails at once.
-    check_grid_size(loaded, options.max_trials)
-    file_uri = loaded.experiment.tracking.uri
-    if options.tracking_uri is None and file_uri:
-        check_store_from_file(file_uri, loaded.base_dir)
-    plugins = build_plugins(
-        autoload=options.autoload_plugins,
-        blocked=options.blocked_plugins,
-        extra=options.extra_plugins,
-    )
-    loaded = resolve_each_axes(loaded, plugins.registry)
-    check_against_plugins(loaded, plugins.registry, max_trials=options.max_trials)
-    trials = expand_trials(loaded.experiment, plugins.registry)
-    # ``n_clusters: reference`` needs the data: those datasets are built here, once.
-    trials = resolve_reference_counts(
-        trials, plugins.registry, loaded.experiment.dtype, loaded.base_dir, loaded.source
-    )
-    # The device's type is part of each trial's hash, so resolve it here: a dry run then
-    # lists the hashes a run logs, and a device that is missing fails validation.
-    executor = create_executor(loaded.experiment.executor, plugins.registry)
-    device = executor.trial_device(loaded.experiment.device)
+    with startup.step("read the file, check its schema"):
+        loaded = load_experiment(experiment, overrides, executor=options.executor)
+        # Counted before the plugins are imported, so that an oversized grid fails at once.
+        check_grid_size(loaded, options.max_trials)
+        file_uri = loaded.experiment.tracking.uri
+        if options.tracking_uri is None and file_uri:
+            check_store_from_file(file_uri, loaded.base_dir)
+    with startup.step("find and load the plugins"):
+        plugins = build_plugins(
+            autoload=options.autoload_plugins,
+            blocked=options.blocked_plugins,
+            extra=options.extra_plugins,
+        )
+    with startup.step("check names, parameters and values against the plugins"):
+        loaded = resolve_each_axes(loaded, plugins.registry)
+        check_against_plugins(loaded, plugins.registry, max_trials=options.max_trials)
+    with startup.step("expand the grid, resolve the device"):
+        trials = expand_trials(loaded.experiment, plugins.registry)
+        # ``n_clusters: reference`` needs the data: those datasets are built here, once.
+        trials = resolve_reference_counts(
+            trials, plugins.registry, loaded.experiment.dtype, loaded.base_dir, loaded.source
+        )
+        # The device's type is part of each trial's hash, so resolve it here: a dry run
+        # then lists the hashes a run logs, and a device that is missing fails validation.
+        executor = create_executor(loaded.experiment.executor, plugins.registry)
+        device = executor.trial_device(loaded.experiment.device)
     return loaded, plugins, _on_device(trials, device)
 
 
@@ -165,15 +170,17 @@ class _Invocation:
     def run(self, trials: list[Trial]) -> ExperimentResult:
         """Build the data, skip what is done, run the rest, and close the parent run."""
         trials = _on_device(trials, str(self.device))
-        datasets = self._build_data(trials)
-        uri = resolve_tracking_uri(self.options.tracking_uri, self.experiment.tracking.uri)
-        tracker = self.tracker = Tracker(
-            uri, self.experiment.name, self.experiment.tracking.artifact_location
-        )
-        if not self.executor.in_process:
-            tracker.retry_when_locked()
-        self._end_abandoned()
-        results, pending = self._skip_finished(trials)
+        with startup.step("build and check the datasets"):
+            datasets = self._build_data(trials)
+        with startup.step("open the store, find the finished trials"):
+            uri = resolve_tracking_uri(self.options.tracking_uri, self.experiment.tracking.uri)
+            tracker = self.tracker = Tracker(
+                uri, self.experiment.name, self.experiment.tracking.artifact_location
+            )
+            if not self.executor.in_process:
+                tracker.retry_when_locked()
+            self._end_abandoned()
+            results, pending = self._skip_finished(trials)
         self.hooks.before_experiment(self.experiment, trials)
         summarised = None if pending or self.options.force else self._summary_parent(trials)
         if summarised is not None:

@@ -110,3 +110,25 @@ def test_every_shipped_experiment_file_validates(tmp_path: Path):
         env = {**os.environ, "CLUSTERLAB_BATTERY_PATH": str(batteries)}
         result = clusterlab("validate", str(path), env=env)
         assert result.returncode == 0, f"{path.name}: {result.stderr}"
+
+
+def test_profile_startup_times_each_step_of_validate():
+    result = clusterlab("--profile-startup", "validate", "experiments/quickstart.yaml", cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    lines = result.stderr.split("start-up steps (seconds):\n", 1)[1].splitlines()
+    seconds = {text.split(None, 1)[1]: float(text.split(None, 1)[0]) for text in lines}
+    steps = [
+        "import the runner (torch, MLflow's client, pandas)",
+        "read the file, check its schema",
+        "find and load the plugins",
+        "check names, parameters and values against the plugins",
+        "expand the grid, resolve the device",
+        "build and check the datasets",
+    ]
+    assert list(seconds)[: len(steps)] == steps
+    total = seconds["in all, from the CLI's first import"]
+    assert sum(seconds[name] for name in steps) <= total
+    assert (
+        "start-up steps"
+        not in clusterlab("validate", "experiments/quickstart.yaml", cwd=ROOT).stderr
+    )
