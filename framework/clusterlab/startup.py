@@ -28,13 +28,9 @@ def step(name: str) -> Iterator[None]:
         _steps.append((name, time.perf_counter() - began))
 
 
-def steps() -> list[tuple[str, float]]:
-    """The steps timed so far, in order, with their seconds."""
-    return list(_steps)
-
-
 def report(stream: TextIO | None = None) -> None:
-    """Print the steps, their share of the time since the CLI started, and the rest."""
+    """Print each step's seconds, the seconds outside them and the total since the CLI
+    started."""
     out = stream or sys.stderr
     total = time.perf_counter() - _ORIGIN
     print("start-up steps (seconds):", file=out)

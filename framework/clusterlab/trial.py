@@ -141,6 +141,8 @@ def run_trial(trial: Trial, context: TrialContext) -> TrialResult:
     try:
         if context.on_run_started is not None:
             context.on_run_started(trial, run_id)
+        # The first write after the claim: a rival claim reads it as this run having gone
+        # ahead (``Tracker.claimed_elsewhere``), so nothing slow may come before it.
         tracker.log_dataset(
             run_id,
             trial.dataset_label or trial.dataset,

@@ -1,8 +1,9 @@
 """Nearest points on the CPU in few features, by scipy's k-d tree.
 
-For a fixed number of neighbours in up to a few dozen features, scipy's compiled k-d
-tree prunes by the point, where the blocked searches prune by the leaf and pay torch's
-launch cost per block; on a GPU the blocked searches stay (see ``docs/algorithms``).
+For a fixed number of neighbours in up to ``KD_TREE_MAX_FEATURES`` features, scipy's
+compiled k-d tree prunes by the point, where the blocked searches prune by the leaf and
+pay torch's launch cost per block; on a GPU the blocked searches stay (see
+``docs/algorithms``).
 """
 
 from __future__ import annotations
