@@ -123,6 +123,12 @@ def _parser() -> argparse.ArgumentParser:
         help="with --study: a dataset where a score is missing is left out, or ranks it last",
     )
     report.add_argument(
+        "--alpha",
+        type=float,
+        metavar="LEVEL",
+        help="with --study: the post-hoc test's level (default 0.05, or the file's study: alpha)",
+    )
+    report.add_argument(
         "--format",
         choices=["table", "csv", "json", "markdown", "html", "latex"],
         default="table",
@@ -478,8 +484,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     if args.study:
         return study_report(args)
-    for option in ("select_by", "posthoc", "missing"):
-        if getattr(args, option):
+    for option in ("select_by", "posthoc", "missing", "alpha"):
+        if getattr(args, option) is not None:
             raise ExperimentError(f"--{option.replace('_', '-')} applies only with --study")
     return report(args)
 

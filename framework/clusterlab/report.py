@@ -68,6 +68,7 @@ STATS_NOTE = (
     f" (ddof=1); ci{CI_PERCENT}: {CI_LEVEL:.0%} confidence interval of the mean"
     f" ({CI_METHOD}); std and ci{CI_PERCENT} are empty where n < 2."
 )
+BEST_IN_BOLD = "In bold: the best per dataset."
 
 
 @dataclass
@@ -75,8 +76,9 @@ class Report:
     """What the report shows, before it is written in a format.
 
     ``data`` holds raw values for CSV and JSON; ``headers``, ``cells`` (text),
-    ``bold`` (the best per dataset) and ``numeric`` (which columns hold numbers, set
-    right) are the same table for the text formats.
+    ``bold`` (the cells to stand out) and ``numeric`` (which columns hold numbers, set
+    right) are the same table for the text formats; ``bold_note`` says what the bold
+    cells are, and ends the caption of the formats that show them.
     """
 
     title: str
@@ -86,6 +88,18 @@ class Report:
     cells: list[list[str]]
     bold: list[list[bool]]
     numeric: list[bool]
+    bold_note: str = ""
+
+    def text_caption(self) -> str:
+        """The caption with what the bold cells are, for the formats that show them."""
+        return f"{self.caption} {self.bold_note}" if self.bold_note else self.caption
+
+    def text_rows(self) -> list[list[tuple[str, bool]]]:
+        """Each row's cells with whether it is bold; an empty cell is never bold."""
+        return [
+            [(cell, bold and bool(cell)) for cell, bold in zip(row, marks, strict=True)]
+            for row, marks in zip(self.cells, self.bold, strict=True)
+        ]
 
 
 def experiment_and_uri(args: argparse.Namespace) -> tuple[str, str]:
@@ -176,6 +190,7 @@ def _flat_report(stats: pd.DataFrame, by: str | None, every: bool, name: str) ->
         cells=cells,
         bold=[[i == mean_at and is_best for i in range(len(TEXT_HEADERS))] for is_best in best],
         numeric=[h in _NUMERIC_HEADERS for h in TEXT_HEADERS],
+        bold_note=BEST_IN_BOLD,
     )
 
 
@@ -216,6 +231,7 @@ def _pivot_report(stats: pd.DataFrame, score: str, name: str) -> Report:
         cells=cells,
         bold=[[False, *((a, d) in best for d in datasets)] for a in algorithms],
         numeric=[False, *(True for _ in datasets)],
+        bold_note=BEST_IN_BOLD,
     )
 
 
@@ -246,21 +262,31 @@ def _json(shown: Report) -> str:
 def _markdown(shown: Report) -> str:
     header = "| " + " | ".join(_markdown_cell(h) for h in shown.headers) + " |"
     rule = "|" + "".join("---:|" if n else "---|" for n in shown.numeric)
-    rows = ["| " + " | ".join(_markdown_cell(c) for c in row) + " |" for row in shown.cells]
-    return "\n".join([header, rule, *rows, "", f"*{shown.title}.* {shown.caption}"])
+    rows = [
+        "| " + " | ".join(_markdown_cell(c, bold) for c, bold in row) + " |"
+        for row in shown.text_rows()
+    ]
+    return "\n".join([header, rule, *rows, "", f"*{shown.title}.* {shown.text_caption()}"])
 
 
-def _markdown_cell(text: str) -> str:
-    return text.replace("|", "\\|")
+def _markdown_cell(text: str, bold: bool = False) -> str:
+    cell = text.replace("|", "\\|")
+    return f"**{cell}**" if bold else cell
 
 
 def _html(shown: Report) -> str:
     head = "".join(f"<th>{html.escape(h)}</th>" for h in shown.headers)
     body = "\n".join(
-        "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in shown.cells
+        "<tr>" + "".join(_html_cell(c, bold) for c, bold in row) + "</tr>"
+        for row in shown.text_rows()
     )
     table = f"<table>\n<thead><tr>{head}</tr></thead>\n<tbody>\n{body}\n</tbody>\n</table>"
-    return html_page(shown.title, shown.caption, table).rstrip("\n")
+    return html_page(shown.title, shown.text_caption(), table).rstrip("\n")
+
+
+def _html_cell(text: str, bold: bool) -> str:
+    cell = html.escape(text)
+    return f"<td><strong>{cell}</strong></td>" if bold else f"<td>{cell}</td>"
 
 
 # LaTeX's special characters in text, and the one non-ASCII sign the report writes.
@@ -289,15 +315,12 @@ def latex_escape(text: str) -> str:
 
 def _latex(shown: Report) -> str:
     """A booktabs table (``\\usepackage{booktabs}``) in a ``table`` float with the
-    caption; the best per dataset in bold. The flat table leaves the run ids out."""
+    caption and the report's bold cells. The flat table leaves the run ids out."""
     keep = [i for i, h in enumerate(shown.headers) if h != "run_id"]
     align = "".join("r" if shown.numeric[i] else "l" for i in keep)
     header = " & ".join(latex_escape(shown.headers[i]) for i in keep) + r" \\"
-    rows = [
-        " & ".join(_latex_cell(row[i], bold[i]) for i in keep) + r" \\"
-        for row, bold in zip(shown.cells, shown.bold, strict=True)
-    ]
-    caption = latex_escape(f"{shown.title}. {shown.caption} In bold: the best per dataset.")
+    rows = [" & ".join(_latex_cell(*row[i]) for i in keep) + r" \\" for row in shown.text_rows()]
+    caption = latex_escape(f"{shown.title}. {shown.text_caption()}")
     return "\n".join(
         [
             r"\begin{table}[htbp]",
@@ -317,7 +340,7 @@ def _latex(shown: Report) -> str:
 
 def _latex_cell(text: str, bold: bool) -> str:
     cell = latex_escape(text)
-    return rf"\textbf{{{cell}}}" if bold and cell else cell
+    return rf"\textbf{{{cell}}}" if bold else cell
 
 
 def _terminal(shown: Report) -> str:
@@ -326,11 +349,16 @@ def _terminal(shown: Report) -> str:
     from rich.table import Table
     from rich.text import Text
 
-    view = Table(title=Text(shown.title), caption=Text(shown.caption))
+    view = Table(title=Text(shown.title), caption=Text(shown.text_caption()))
     for header, numeric in zip(shown.headers, shown.numeric, strict=True):
         view.add_column(header, overflow="fold", justify="right" if numeric else "left")
-    for row in shown.cells:
-        view.add_row(*(Text(_terminal_cell(h, c)) for h, c in zip(shown.headers, row, strict=True)))
+    for row in shown.text_rows():
+        view.add_row(
+            *(
+                Text(_terminal_cell(h, c), style="bold" if bold else "")
+                for h, (c, bold) in zip(shown.headers, row, strict=True)
+            )
+        )
     console = Console()
     with console.capture() as captured:
         console.print(view)

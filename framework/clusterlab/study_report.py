@@ -10,9 +10,11 @@ import math
 import sys
 from typing import TYPE_CHECKING, Any
 
+from pydantic import ValidationError
+
 from clusterlab.errors import ExperimentError
 from clusterlab.loading import load_experiment
-from clusterlab.report import WRITERS, Report, experiment_and_uri
+from clusterlab.report import BEST_IN_BOLD, WRITERS, Report, experiment_and_uri
 from clusterlab.results_table import FACT_DIRECTIONS, trials_frame
 from clusterlab.schema import Study, StudySelectBy
 from clusterlab.study_summary import POSTHOC_NAMES, StudyOutcome, compute_study
@@ -24,8 +26,8 @@ if TYPE_CHECKING:
 
 def study_of(args: argparse.Namespace) -> Study:
     """The study the command line asks for: ``--study`` with ``--select-by``,
-    ``--posthoc`` and ``--missing``, each defaulting to the experiment file's ``study:``
-    where a file with one is given."""
+    ``--posthoc``, ``--missing`` and ``--alpha``, each defaulting to the experiment
+    file's ``study:`` where a file with one is given."""
     declared = None
     if str(args.experiment).endswith((".yaml", ".yml")):
         declared = load_experiment(args.experiment).experiment.study
@@ -35,13 +37,17 @@ def study_of(args: argparse.Namespace) -> Study:
         fields["select"] = StudySelectBy(by=args.select_by)
     elif declared is None:
         fields["select"] = "oracle"
-    for name in ("posthoc", "missing"):
-        if getattr(args, name):
+    for name in ("posthoc", "missing", "alpha"):
+        if getattr(args, name) is not None:
             fields[name] = getattr(args, name)
     try:
         return Study.model_validate(fields)
-    except ValueError as exc:
-        raise ExperimentError(f"--study: {exc}") from None
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"--{str(e['loc'][0]).replace('_', '-')}: {e['msg']}" if e["loc"] else e["msg"]
+            for e in exc.errors()
+        )
+        raise ExperimentError(f"report --study: {problems}") from None
 
 
 def study_report(args: argparse.Namespace) -> int:
@@ -115,6 +121,7 @@ def scores_report(outcome: StudyOutcome, name: str) -> Report:
         cells=cells,
         bold=bold,
         numeric=[False, *(True for _ in algorithms)],
+        bold_note=BEST_IN_BOLD,
     )
 
 
@@ -157,12 +164,13 @@ def posthoc_report(outcome: StudyOutcome) -> Report:
     ]
     return Report(
         title=f"{POSTHOC_NAMES[outcome.posthoc]} p-values",
-        caption=f"In bold: the pairs that differ at alpha = {outcome.alpha:g}.",
+        caption=f"The p-value of each pair of algorithms over {len(outcome.tests.ranks)} datasets.",
         data=pvalues.reset_index(names="algorithm"),
         headers=["algorithm", *names],
         cells=cells,
         bold=bold,
         numeric=[False, *(True for _ in names)],
+        bold_note=f"In bold: the pairs that differ at alpha = {outcome.alpha:g}.",
     )
 
 

@@ -105,22 +105,30 @@ def report_text(capsys, monkeypatch, uri: str, *flags: str) -> str:
 
 
 class _Cells(HTMLParser):
-    """The text of every ``th`` and ``td`` cell of an HTML page, row by row."""
+    """The text of every ``th`` and ``td`` cell of an HTML page, row by row, and
+    whether the cell is in ``strong``."""
 
     def __init__(self) -> None:
         super().__init__()
         self.rows: list[list[str]] = []
+        self.bold: list[list[bool]] = []
         self._cell: list[str] | None = None
+        self._strong = False
 
     def handle_starttag(self, tag, attrs):
         if tag == "tr":
             self.rows.append([])
+            self.bold.append([])
         elif tag in ("td", "th"):
             self._cell = []
+            self._strong = False
+        elif tag == "strong":
+            self._strong = True
 
     def handle_endtag(self, tag):
         if tag in ("td", "th") and self._cell is not None:
             self.rows[-1].append("".join(self._cell))
+            self.bold[-1].append(self._strong)
             self._cell = None
 
     def handle_data(self, data):
@@ -172,23 +180,36 @@ def latex_rows(text: str) -> tuple[list[str], list[list[str]], list[list[bool]]]
     return header, [[text_of(c) for c in row] for row in body], bold
 
 
+def markdown_rows(text: str) -> tuple[list[str], list[list[str]], list[list[bool]]]:
+    """A markdown table's header, body cells (as printed) and which cells are bold."""
+    lines = [line for line in text.splitlines() if line.startswith("|")]
+    rows = [[c.strip() for c in line.strip()[1:-1].split(" | ")] for line in lines]
+    assert set(lines[1]) <= set("|-:")
+    body = rows[2:]
+    bold = [[re.fullmatch(r"\*\*.+\*\*", c) is not None for c in row] for row in body]
+    plain = [[c[2:-2] if re.fullmatch(r"\*\*.+\*\*", c) else c for c in row] for row in body]
+    return rows[0], plain, bold
+
+
+def html_rows(text: str) -> tuple[list[str], list[list[str]], list[list[bool]]]:
+    """An HTML table's header, body cells and which cells are bold."""
+    cells = _Cells()
+    cells.feed(text)
+    assert not any(cells.bold[0]), "a header cell is bold"
+    return cells.rows[0], cells.rows[1:], cells.bold[1:]
+
+
+MARKED_ROWS = {"markdown": markdown_rows, "html": html_rows, "latex": latex_rows}
+
+
 def parsed_table(fmt: str, out: str) -> list[dict[str, str]]:
     """The rows of a report in format ``fmt``, each as header → cell text."""
     if fmt == "json":
         return json.loads(out)
     if fmt == "csv":
         return list(csv.DictReader(io.StringIO(out)))
-    if fmt == "markdown":
-        lines = [line for line in out.splitlines() if line.startswith("|")]
-        rows = [[c.strip() for c in line.strip()[1:-1].split(" | ")] for line in lines]
-        assert set(lines[1]) <= set("|-:")
-        rows = [rows[0], *rows[2:]]
-    elif fmt == "html":
-        cells = _Cells()
-        cells.feed(out)
-        rows = cells.rows
-    elif fmt == "latex":
-        header, body, _ = latex_rows(out)
+    if fmt in MARKED_ROWS:
+        header, body, _ = MARKED_ROWS[fmt](out)
         rows = [header, *body]
     else:
         header = next(line for line in out.splitlines() if "┃" in line)
@@ -267,13 +288,14 @@ def test_pivot_cells_are_mean_std_and_n_in_every_format(
                 assert float(std) == pytest.approx(want["std"], rel=rel, abs=1e-12)
 
 
-def test_latex_pivot_is_bold_on_the_best_algorithm_per_dataset(grid_store, capsys, monkeypatch):
-    out = report_text(
-        capsys, monkeypatch, grid_store, "--pivot", "--by", "rare", "--format", "latex"
-    )
-    header, body, bold = latex_rows(out)
+@pytest.mark.parametrize("fmt", list(MARKED_ROWS))
+def test_pivot_is_bold_on_the_best_algorithm_per_dataset(grid_store, capsys, monkeypatch, fmt):
+    out = report_text(capsys, monkeypatch, grid_store, "--pivot", "--by", "rare", "--format", fmt)
+    header, body, bold = MARKED_ROWS[fmt](out)
     expected, best = reference(grid_store), reference_best(grid_store)
-    assert PAIRS in header and r"pairs 50\% \& co" in out
+    assert PAIRS in header and "In bold: the best per dataset." in " ".join(out.split())
+    if fmt == "latex":
+        assert r"pairs 50\% \& co" in out
     for column, dataset in enumerate(header[1:], start=1):
         means = {}
         for row in body:
@@ -286,11 +308,14 @@ def test_latex_pivot_is_bold_on_the_best_algorithm_per_dataset(grid_store, capsy
 
 
 @pytest.mark.parametrize("flags", [[], ["--all"]], ids=["best", "all"])
-def test_latex_table_is_bold_on_the_best_row_per_dataset_and_score(
-    grid_store, capsys, monkeypatch, flags
+@pytest.mark.parametrize("fmt", list(MARKED_ROWS))
+def test_table_is_bold_on_the_best_row_per_dataset_and_score(
+    grid_store, capsys, monkeypatch, flags, fmt
 ):
-    out = report_text(capsys, monkeypatch, grid_store, "--format", "latex", *flags)
-    header, body, bold = latex_rows(out)
+    out = report_text(capsys, monkeypatch, grid_store, "--format", fmt, *flags)
+    header, body, bold = MARKED_ROWS[fmt](out)
+    if fmt != "latex":
+        header, body, bold = _without_run_id(header, body, bold)
     assert "run_id" not in header
     at = {name: i for i, name in enumerate(header)}
     groups: dict[tuple[str, str], list[int]] = {}
@@ -307,6 +332,16 @@ def test_latex_table_is_bold_on_the_best_row_per_dataset_and_score(
         assert marked == [i for i, m in zip(members, means, strict=True) if m == top]
     # only the mean is ever bold
     assert all(not flag for flags in bold for j, flag in enumerate(flags) if j != at["mean"])
+
+
+def _without_run_id(header, body, bold):
+    """A table with its run_id column left out, as the LaTeX table leaves it."""
+    keep = [i for i, name in enumerate(header) if name != "run_id"]
+    return (
+        [header[i] for i in keep],
+        [[row[i] for i in keep] for row in body],
+        [[flags[i] for i in keep] for flags in bold],
+    )
 
 
 @pytest.mark.parametrize("flags", [[], ["--pivot", "--by", "rare"]], ids=["table", "pivot"])

@@ -15,10 +15,12 @@ from mlflow.tracking import MlflowClient
 from PIL import Image
 from scipy import stats
 
+from clusterlab.cli import main
 from clusterlab.errors import ExperimentError
 from clusterlab.results_table import trials_frame
 from clusterlab.runner import RunOptions, prepare, run_experiment
 from clusterlab.study import stability
+from tests.core.test_report import MARKED_ROWS
 
 GRID = {
     "name": "study-run",
@@ -203,3 +205,54 @@ def test_k_means_is_stable_on_separated_blobs_and_not_on_uniform_data(store: str
     assert blobs["ari_mean"].item() == 1.0 and blobs["ari_min"].item() == 1.0
     assert uniform["ari_mean"].item() < 0.9
     assert (blobs["n_seeds"].item(), uniform["n_seeds"].item()) == (5, 5)
+
+
+ALPHA = 0.95
+
+
+@pytest.mark.parametrize("fmt", ["markdown", "html", "latex"])
+def test_the_study_report_is_bold_on_the_best_per_dataset_and_the_differing_pairs(
+    store: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], fmt: str
+) -> None:
+    # Four datasets give Nemenyi's test little power: a high level marks some pairs.
+    grid = {**GRID, "name": f"study-bold-{fmt}", "study": {**GRID["study"], "alpha": ALPHA}}
+    result = run_experiment(grid, options=RunOptions(tracking_uri=store, progress=False))
+    (parent,) = runs_of(store, result.experiment_id, "experiment")
+    table = pd.read_csv(
+        parent_artifact(store, parent, "summary/study/table.csv", tmp_path), index_col=0
+    )
+    posthoc = pd.read_csv(
+        parent_artifact(store, parent, "summary/study/posthoc.csv", tmp_path), index_col=0
+    )
+    capsys.readouterr()
+    flags = ["--tracking-uri", store, "--study", "adjusted_rand", "--alpha", str(ALPHA)]
+    flags += ["--format", fmt]
+    assert main(["report", grid["name"], *flags]) == 0
+    out = capsys.readouterr().out
+    # One table after the other: the scores, then the post-hoc p-values.
+    scores_text, posthoc_text = _tables(fmt, out)[:2]
+    header, body, bold = MARKED_ROWS[fmt](scores_text)
+    for row, marks in zip(body, bold, strict=True):
+        if row[0] == "mean rank":
+            assert not any(marks)
+            continue
+        values = table.loc[row[0], header[1:]]
+        assert [header[j] for j in range(1, len(header)) if marks[j]] == list(
+            values.index[values == values.max()]
+        )
+    header, body, bold = MARKED_ROWS[fmt](posthoc_text)
+    differing = posthoc.lt(ALPHA) & ~np.eye(len(posthoc), dtype=bool)
+    assert 0 < differing.to_numpy().sum() < differing.size - len(posthoc)
+    for row, marks in zip(body, bold, strict=True):
+        assert [header[j] for j in range(1, len(header)) if marks[j]] == [
+            b for b in posthoc.columns if differing.loc[row[0], b]
+        ]
+    assert f"In bold: the pairs that differ at alpha = {ALPHA:g}." in " ".join(out.split())
+
+
+def _tables(fmt: str, out: str) -> list[str]:
+    """The separate tables of a study report in ``fmt``, in their order."""
+    if fmt == "markdown":
+        return [part for part in out.split("\n\n") if part.startswith("|")]
+    marker = "</html>" if fmt == "html" else r"\end{table}"
+    return [part + marker for part in out.split(marker) if part.strip()]
