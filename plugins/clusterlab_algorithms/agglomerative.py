@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import KW_ONLY
 from numbers import Integral, Real
 from typing import Any, ClassVar
 
@@ -27,10 +28,10 @@ from clusterlab_algorithms._linkage.tree import (
     n_clusters_below,
 )
 from clusterlab_algorithms._shared.estimator_io import (
-    resolve_estimator_device,
+    estimator_input,
     to_output,
-    validate_input,
 )
+from clusterlab_algorithms._shared.params import estimator_params
 from clusterlab_algorithms._shared.threads import one_cpu_thread
 
 LINKAGES = ("ward", "complete", "average", "single")
@@ -54,6 +55,7 @@ class LinkageMemoryError(MemoryError):
     """The distance matrix that an exact linkage needs does not fit in the memory allowed."""
 
 
+@estimator_params
 class AgglomerativeClustering(ClusterMixin, BaseEstimator):
     """Hierarchical clustering on the CPU or a GPU, with scikit-learn's API and scipy's tree.
 
@@ -91,20 +93,12 @@ class AgglomerativeClustering(ClusterMixin, BaseEstimator):
         "memory_limit_bytes": [Interval(Integral, 1, None, closed="left"), None],
     }
 
-    def __init__(
-        self,
-        n_clusters: int | None = 2,
-        *,
-        linkage: str = "ward",
-        distance_threshold: float | None = None,
-        device: Any = None,
-        memory_limit_bytes: int | None = None,
-    ) -> None:
-        self.n_clusters = n_clusters
-        self.linkage = linkage
-        self.distance_threshold = distance_threshold
-        self.device = device
-        self.memory_limit_bytes = memory_limit_bytes
+    n_clusters: int | None = 2
+    _: KW_ONLY
+    linkage: str = "ward"
+    distance_threshold: float | None = None
+    device: Any = None
+    memory_limit_bytes: int | None = None
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X: Any, y: Any = None) -> AgglomerativeClustering:
@@ -114,8 +108,8 @@ class AgglomerativeClustering(ClusterMixin, BaseEstimator):
                 "Exactly one of n_clusters and distance_threshold has to be set, and the "
                 "other needs to be None."
             )
-        device = resolve_estimator_device(self.device, X)
-        data, as_tensor = validate_input(self, X, device, reset=True, ensure_min_samples=2)
+        data, as_tensor = estimator_input(self, X, reset=True, ensure_min_samples=2)
+        device = data.device
         if self.n_clusters is not None and self.n_clusters > data.shape[0]:
             raise ValueError(
                 f"Cannot extract more clusters than samples: {self.n_clusters} clusters were "

@@ -15,15 +15,16 @@ from clusterlab_algorithms._neighbors.grid import GridPairs, Lattice, chunk_pair
 from clusterlab_algorithms._neighbors.labels import NOISE, labels_from_pairs
 from clusterlab_algorithms._neighbors.metric import METRICS, Metric, max_tile_pairs
 from clusterlab_algorithms._shared.estimator_io import (
-    resolve_estimator_device,
+    estimator_input,
     to_output,
-    validate_input,
 )
+from clusterlab_algorithms._shared.params import estimator_params
 from clusterlab_algorithms._shared.scratch import ScratchBuffers
 
 __all__ = ["DBSCAN", "NOISE", "dbscan_labels"]
 
 
+@estimator_params
 class DBSCAN(ClusterMixin, BaseEstimator):
     """Density-based clustering (DBSCAN) on the CPU or a GPU, with scikit-learn's API.
 
@@ -58,23 +59,15 @@ class DBSCAN(ClusterMixin, BaseEstimator):
         "device": [None, str, torch.device],
     }
 
-    def __init__(
-        self,
-        eps: float = 0.5,
-        min_samples: int = 5,
-        metric: str = "euclidean",
-        device: Any = None,
-    ) -> None:
-        self.eps = eps
-        self.min_samples = min_samples
-        self.metric = metric
-        self.device = device
+    eps: float = 0.5
+    min_samples: int = 5
+    metric: str = "euclidean"
+    device: Any = None
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X: Any, y: Any = None) -> DBSCAN:
         """Cluster ``X`` (numpy array or torch tensor, ``n x d``); ``y`` is ignored."""
-        device = resolve_estimator_device(self.device, X)
-        data, as_tensor = validate_input(self, X, device, reset=True)
+        data, as_tensor = estimator_input(self, X, reset=True)
         with torch.no_grad():
             labels, core = dbscan_labels(data, self.eps, self.min_samples, self.metric)
         core_ids = torch.nonzero(core).flatten()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from dataclasses import KW_ONLY
 from numbers import Integral, Real
 from typing import Any, ClassVar
 
@@ -33,17 +34,18 @@ from clusterlab_algorithms._mixture.em import (
     weighted_log_prob_blocks,
 )
 from clusterlab_algorithms._shared.estimator_io import (
+    estimator_input,
     make_generator,
-    resolve_estimator_device,
     to_output,
-    validate_input,
 )
+from clusterlab_algorithms._shared.params import estimator_params
 
 __all__ = ["GaussianMixture"]
 
 INIT_PARAMS = ("kmeans", "k-means++", "random", "random_from_data")
 
 
+@estimator_params
 class GaussianMixture(ClusterMixin, DensityMixin, BaseEstimator):
     """Gaussian mixture model fitted by expectation-maximisation, on the CPU or a GPU.
 
@@ -97,48 +99,30 @@ class GaussianMixture(ClusterMixin, DensityMixin, BaseEstimator):
         "device": [None, str, torch.device],
     }
 
-    def __init__(
-        self,
-        n_components: int = 1,
-        *,
-        covariance_type: str = "full",
-        tol: float = 1e-3,
-        reg_covar: float = 1e-6,
-        max_iter: int = 100,
-        n_init: int = 1,
-        init_params: str = "kmeans",
-        weights_init: Any = None,
-        means_init: Any = None,
-        precisions_init: Any = None,
-        random_state: Any = None,
-        warm_start: bool = False,
-        verbose: int = 0,
-        verbose_interval: int = 10,
-        device: Any = None,
-    ) -> None:
-        self.n_components = n_components
-        self.covariance_type = covariance_type
-        self.tol = tol
-        self.reg_covar = reg_covar
-        self.max_iter = max_iter
-        self.n_init = n_init
-        self.init_params = init_params
-        self.weights_init = weights_init
-        self.means_init = means_init
-        self.precisions_init = precisions_init
-        self.random_state = random_state
-        self.warm_start = warm_start
-        self.verbose = verbose
-        self.verbose_interval = verbose_interval
-        self.device = device
+    n_components: int = 1
+    _: KW_ONLY
+    covariance_type: str = "full"
+    tol: float = 1e-3
+    reg_covar: float = 1e-6
+    max_iter: int = 100
+    n_init: int = 1
+    init_params: str = "kmeans"
+    weights_init: Any = None
+    means_init: Any = None
+    precisions_init: Any = None
+    random_state: Any = None
+    warm_start: bool = False
+    verbose: int = 0
+    verbose_interval: int = 10
+    device: Any = None
 
     # Fitting.
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X: Any, y: Any = None) -> GaussianMixture:
         """Fit the mixture to ``X`` (n x d, numpy or torch) by EM; return the estimator."""
-        device = resolve_estimator_device(self.device, X)
-        data, as_tensor = validate_input(self, X, device, reset=True, ensure_min_samples=2)
+        data, as_tensor = estimator_input(self, X, reset=True, ensure_min_samples=2)
+        device = data.device
         n, d = data.shape
         if n < self.n_components:
             raise ValueError(
@@ -348,8 +332,7 @@ class GaussianMixture(ClusterMixin, DensityMixin, BaseEstimator):
         """``X`` checked and centred as in the fit, the fitted mixture on its device, and
         whether ``X`` was a tensor."""
         check_is_fitted(self)
-        device = resolve_estimator_device(self.device, X)
-        data, as_tensor = validate_input(self, X, device, reset=False)
+        data, as_tensor = estimator_input(self, X, reset=False)
 
         def tensor(value: Any) -> torch.Tensor:
             if not isinstance(value, torch.Tensor):

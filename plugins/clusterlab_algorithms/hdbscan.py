@@ -22,16 +22,17 @@ from clusterlab_algorithms._hdbscan.tree import (
 )
 from clusterlab_algorithms._shared.distances import pairwise_sq_dists
 from clusterlab_algorithms._shared.estimator_io import (
-    resolve_estimator_device,
+    estimator_input,
     to_output,
-    validate_input,
 )
+from clusterlab_algorithms._shared.params import estimator_params
 
 __all__ = ["CONDENSED_DTYPE", "HDBSCAN", "NOISE"]
 
 METRICS = ("euclidean",)
 
 
+@estimator_params
 class HDBSCAN(ClusterMixin, BaseEstimator):
     """Hierarchical density-based clustering (HDBSCAN) on the CPU or a GPU, as scikit-learn's.
 
@@ -87,35 +88,22 @@ class HDBSCAN(ClusterMixin, BaseEstimator):
         "device": [None, str, torch.device],
     }
 
-    def __init__(
-        self,
-        min_cluster_size: int = 5,
-        min_samples: int | None = None,
-        cluster_selection_epsilon: float = 0.0,
-        max_cluster_size: int | None = None,
-        alpha: float = 1.0,
-        cluster_selection_method: str = "eom",
-        allow_single_cluster: bool = False,
-        store_centers: str | None = None,
-        metric: str = "euclidean",
-        device: Any = None,
-    ) -> None:
-        self.min_cluster_size = min_cluster_size
-        self.min_samples = min_samples
-        self.cluster_selection_epsilon = cluster_selection_epsilon
-        self.max_cluster_size = max_cluster_size
-        self.alpha = alpha
-        self.cluster_selection_method = cluster_selection_method
-        self.allow_single_cluster = allow_single_cluster
-        self.store_centers = store_centers
-        self.metric = metric
-        self.device = device
+    min_cluster_size: int = 5
+    min_samples: int | None = None
+    cluster_selection_epsilon: float = 0.0
+    max_cluster_size: int | None = None
+    alpha: float = 1.0
+    cluster_selection_method: str = "eom"
+    allow_single_cluster: bool = False
+    store_centers: str | None = None
+    metric: str = "euclidean"
+    device: Any = None
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X: Any, y: Any = None) -> HDBSCAN:
         """Cluster ``X`` (numpy array or torch tensor, ``n x d``); ``y`` is ignored."""
-        device = resolve_estimator_device(self.device, X)
-        data, as_tensor = validate_input(self, X, device, reset=True, ensure_min_samples=2)
+        data, as_tensor = estimator_input(self, X, reset=True, ensure_min_samples=2)
+        device = data.device
         n = data.shape[0]
         min_samples = self.min_cluster_size if self.min_samples is None else self.min_samples
         if min_samples > n:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import KW_ONLY
 from numbers import Integral
 from typing import Any
 
@@ -15,11 +16,12 @@ from clusterlab_algorithms._kmeans.seeding import plusplus_indices
 from clusterlab_algorithms._kmeans.working_data import tolerance, working_data
 from clusterlab_algorithms._shared.distances import squared_norms
 from clusterlab_algorithms._shared.estimator_io import (
+    estimator_input,
     make_generator,
-    resolve_estimator_device,
     to_output,
     validate_input,
 )
+from clusterlab_algorithms._shared.params import estimator_params
 
 __all__ = ["KMeans", "kmeans_plusplus"]
 
@@ -66,6 +68,7 @@ class _Unfitted(BaseEstimator):
     """A stand-in estimator for validating input outside of an estimator."""
 
 
+@estimator_params
 class KMeans(BaseKMeans):
     """K-Means clustering by Lloyd's algorithm in torch, on the CPU or a GPU.
 
@@ -92,32 +95,21 @@ class KMeans(BaseKMeans):
     ``n_features_in_``: numpy arrays for numpy input, tensors on the device for tensor input.
     """
 
-    def __init__(
-        self,
-        n_clusters: int = 8,
-        *,
-        init: Any = "k-means++",
-        n_init: int | str = "auto",
-        max_iter: int = 300,
-        tol: float = 1e-4,
-        random_state: Any = None,
-        device: Any = None,
-        verbose: int = 0,
-    ) -> None:
-        self.n_clusters = n_clusters
-        self.init = init
-        self.n_init = n_init
-        self.max_iter = max_iter
-        self.tol = tol
-        self.random_state = random_state
-        self.device = device
-        self.verbose = verbose
+    n_clusters: int = 8
+    _: KW_ONLY
+    init: Any = "k-means++"
+    n_init: int | str = "auto"
+    max_iter: int = 300
+    tol: float = 1e-4
+    random_state: Any = None
+    device: Any = None
+    verbose: int = 0
 
     def fit(self, X: Any, y: Any = None) -> KMeans:
         """Cluster ``X`` (n x d, numpy or torch) and return the fitted estimator."""
         self._validate_params()
-        device = resolve_estimator_device(self.device, X)
-        data, as_tensor = validate_input(self, X, device, reset=True)
+        data, as_tensor = estimator_input(self, X, reset=True)
+        device = data.device
         self._check_n_samples(data.shape[0])
         n_init = self._n_init()
         budget = memory_budget(device)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import KW_ONLY
 from numbers import Integral, Real
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -20,10 +21,12 @@ from clusterlab_algorithms._shared.estimator_io import (
     to_output,
     validate_input,
 )
+from clusterlab_algorithms._shared.params import estimator_params
 
 __all__ = ["MiniBatchKMeans"]
 
 
+@estimator_params
 class MiniBatchKMeans(BaseKMeans):
     """Mini-batch K-Means in torch, on the CPU or a GPU, with scikit-learn's updates.
 
@@ -55,7 +58,7 @@ class MiniBatchKMeans(BaseKMeans):
     ``X``), ``n_iter_``, ``n_steps_``, ``n_features_in_``.
     """
 
-    _parameter_constraints: dict[str, list[Any]] = {  # noqa: RUF012 - scikit-learn's format
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
         **BaseKMeans._parameter_constraints,
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "max_no_improvement": [Interval(Integral, 0, None, closed="left"), None],
@@ -64,34 +67,19 @@ class MiniBatchKMeans(BaseKMeans):
     }
     _default_n_init = 3
 
-    def __init__(
-        self,
-        n_clusters: int = 8,
-        *,
-        init: Any = "k-means++",
-        max_iter: int = 100,
-        batch_size: int = 1024,
-        verbose: int = 0,
-        random_state: Any = None,
-        tol: float = 0.0,
-        max_no_improvement: int | None = 10,
-        init_size: int | None = None,
-        n_init: int | str = "auto",
-        reassignment_ratio: float = 0.01,
-        device: Any = None,
-    ) -> None:
-        self.n_clusters = n_clusters
-        self.init = init
-        self.max_iter = max_iter
-        self.batch_size = batch_size
-        self.verbose = verbose
-        self.random_state = random_state
-        self.tol = tol
-        self.max_no_improvement = max_no_improvement
-        self.init_size = init_size
-        self.n_init = n_init
-        self.reassignment_ratio = reassignment_ratio
-        self.device = device
+    n_clusters: int = 8
+    _: KW_ONLY
+    init: Any = "k-means++"
+    max_iter: int = 100
+    batch_size: int = 1024
+    verbose: int = 0
+    random_state: Any = None
+    tol: float = 0.0
+    max_no_improvement: int | None = 10
+    init_size: int | None = None
+    n_init: int | str = "auto"
+    reassignment_ratio: float = 0.01
+    device: Any = None
 
     def _init_sample_size(self, n_samples: int, batch_size: int) -> int:
         """scikit-learn's init sample: ``3 * batch_size``, at least ``3 * n_clusters``."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import KW_ONLY
 from numbers import Integral, Real
 from typing import Any, ClassVar
 
@@ -12,11 +13,11 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from clusterlab.device import memory_budget
 from clusterlab_algorithms._shared.estimator_io import (
+    estimator_input,
     make_generator,
-    resolve_estimator_device,
     to_output,
-    validate_input,
 )
+from clusterlab_algorithms._shared.params import estimator_params
 from clusterlab_algorithms._spectral.affinity import (
     AffinityTooLarge,
     connectivity_affinity,
@@ -33,6 +34,7 @@ __all__ = ["DENSE_MAX", "AffinityTooLarge", "SpectralClustering"]
 AFFINITIES = ("rbf", "nearest_neighbors", "precomputed_nearest_neighbors")
 
 
+@estimator_params
 class SpectralClustering(ClusterMixin, BaseEstimator):
     """Spectral clustering on the CPU or a GPU, as scikit-learn's ``SpectralClustering``.
 
@@ -82,38 +84,24 @@ class SpectralClustering(ClusterMixin, BaseEstimator):
         "device": [None, str, torch.device],
     }
 
-    def __init__(
-        self,
-        n_clusters: int = 8,
-        *,
-        eigen_solver: None = None,
-        n_components: int | None = None,
-        random_state: Any = None,
-        n_init: int = 10,
-        gamma: float = 1.0,
-        affinity: str = "rbf",
-        n_neighbors: int = 10,
-        eigen_tol: float | str = "auto",
-        assign_labels: str = "kmeans",
-        device: Any = None,
-    ) -> None:
-        self.n_clusters = n_clusters
-        self.eigen_solver = eigen_solver
-        self.n_components = n_components
-        self.random_state = random_state
-        self.n_init = n_init
-        self.gamma = gamma
-        self.affinity = affinity
-        self.n_neighbors = n_neighbors
-        self.eigen_tol = eigen_tol
-        self.assign_labels = assign_labels
-        self.device = device
+    n_clusters: int = 8
+    _: KW_ONLY
+    eigen_solver: None = None
+    n_components: int | None = None
+    random_state: Any = None
+    n_init: int = 10
+    gamma: float = 1.0
+    affinity: str = "rbf"
+    n_neighbors: int = 10
+    eigen_tol: float | str = "auto"
+    assign_labels: str = "kmeans"
+    device: Any = None
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X: Any, y: Any = None) -> SpectralClustering:
         """Cluster ``X`` (``n x d`` data, or ``n x n`` distances for the precomputed graph)."""
-        device = resolve_estimator_device(self.device, X)
-        data, as_tensor = validate_input(self, X, device, reset=True, ensure_min_samples=2)
+        data, as_tensor = estimator_input(self, X, reset=True, ensure_min_samples=2)
+        device = data.device
         n = data.shape[0]
         if self.affinity == "precomputed_nearest_neighbors" and data.shape[1] != n:
             raise ValueError(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import warnings
 from numbers import Integral, Real
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -22,17 +22,13 @@ from clusterlab.device import memory_budget
 from clusterlab_algorithms._kmeans.assign import labels_inertia, nearest_center
 from clusterlab_algorithms._kmeans.seeding import plusplus_indices
 from clusterlab_algorithms._shared.distances import pairwise_sq_dists
-from clusterlab_algorithms._shared.estimator_io import (
-    resolve_estimator_device,
-    to_output,
-    validate_input,
-)
+from clusterlab_algorithms._shared.estimator_io import estimator_input, to_output
 
 
 class BaseKMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, BaseEstimator):
     """What KMeans and MiniBatchKMeans share: parameters, seeding, predict and transform."""
 
-    _parameter_constraints: dict[str, list[Any]] = {  # noqa: RUF012 - scikit-learn's format
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
         "n_clusters": [Interval(Integral, 1, None, closed="left")],
         "init": [StrOptions({"k-means++", "random"}), "array-like"],
         "n_init": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
@@ -121,8 +117,7 @@ class BaseKMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin
 
     def _test_data(self, X: Any) -> tuple[torch.Tensor, bool]:
         check_is_fitted(self)
-        device = resolve_estimator_device(self.device, X)
-        return validate_input(self, X, device, reset=False)
+        return estimator_input(self, X, reset=False)
 
     def fit_predict(self, X: Any, y: Any = None) -> Any:
         """Fit on ``X`` and return the cluster index of every sample (``labels_``)."""

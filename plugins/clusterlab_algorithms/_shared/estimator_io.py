@@ -66,6 +66,15 @@ def make_generator(random_state: Any, device: torch.device) -> torch.Generator:
     return generator
 
 
+def estimator_input(
+    estimator: Any, X: Any, *, reset: bool, ensure_min_samples: int = 1
+) -> tuple[torch.Tensor, bool]:
+    """:func:`validate_input` on the device the estimator's ``device`` parameter resolves
+    to for ``X`` (:func:`resolve_estimator_device`)."""
+    device = resolve_estimator_device(estimator.device, X)
+    return validate_input(estimator, X, device, reset=reset, ensure_min_samples=ensure_min_samples)
+
+
 def validate_input(
     estimator: Any, X: Any, device: torch.device, *, reset: bool, ensure_min_samples: int = 1
 ) -> tuple[torch.Tensor, bool]:
