@@ -39,6 +39,7 @@ from clusterlab_algorithms._shared.estimator_io import (
     to_output,
 )
 from clusterlab_algorithms._shared.params import estimator_params
+from clusterlab_algorithms.kmeans import KMeans, kmeans_plusplus
 
 __all__ = ["GaussianMixture"]
 
@@ -261,16 +262,12 @@ class GaussianMixture(ClusterMixin, DensityMixin, BaseEstimator):
             resp /= resp.sum(1, keepdim=True)
             return lambda start, stop: resp[start:stop].T
         if method == "kmeans":
-            from clusterlab_algorithms.kmeans import KMeans
-
             seed = int(torch.randint(2**31 - 1, (1,), generator=generator, device=X.device))
             labels = KMeans(n_clusters=k, n_init=1, random_state=seed).fit(data).labels_
             return _one_hot_of(labels, k, X.dtype)
         if method == "random_from_data":
             indices = torch.randperm(n, generator=generator, device=X.device)[:k]
         else:
-            from clusterlab_algorithms.kmeans import kmeans_plusplus
-
             seed = int(torch.randint(2**31 - 1, (1,), generator=generator, device=X.device))
             _, indices = kmeans_plusplus(data, k, random_state=seed)
         labels = torch.full((n,), -1, dtype=torch.int64, device=X.device)

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import torch
 
+from clusterlab_algorithms._neighbors.blocks import MIN_POINTS, BlockPairs
+from clusterlab_algorithms._neighbors.grid import GridPairs, Lattice, chunk_pairs, grid_applies
 from clusterlab_algorithms._neighbors.kdtree import nearest_points, use_kd_tree
+from clusterlab_algorithms._neighbors.metric import Metric, max_tile_pairs
 from clusterlab_algorithms._shared.blocks import block_rows, row_blocks, rows_per_block
 from clusterlab_algorithms._shared.distances import (
     SMALL_DIM,
@@ -17,6 +20,7 @@ from clusterlab_algorithms._shared.distances import (
     pairwise_sq_dists,
     squared_norms,
 )
+from clusterlab_algorithms._shared.scratch import ScratchBuffers
 
 # In more than SMALL_DIM features, distances come from one GEMM per block, whose
 # rounding can reorder nearly equal neighbours: this many extra candidates are kept and
@@ -125,16 +129,6 @@ def _radius_knn(
 
     ``None`` when the pairs within ``radius`` would not fit in the budget.
     """
-    from clusterlab_algorithms._neighbors.blocks import MIN_POINTS, BlockPairs
-    from clusterlab_algorithms._neighbors.grid import (
-        GridPairs,
-        Lattice,
-        chunk_pairs,
-        grid_applies,
-    )
-    from clusterlab_algorithms._neighbors.metric import Metric, max_tile_pairs
-    from clusterlab_algorithms._shared.scratch import ScratchBuffers
-
     n = X.shape[0]
     device = X.device
     measure = Metric("euclidean", radius, X.shape[1])

@@ -22,6 +22,8 @@ from typing import NamedTuple
 import torch
 from sklearn.exceptions import ConvergenceWarning
 
+from clusterlab_algorithms._neighbors.components import new_forest, union_flat
+
 # Dense eigh costs O(n^3) however few eigenpairs are wanted; above this many points the
 # iterative solver, O(nnz) per product, is the faster one.
 DENSE_MAX = 500
@@ -87,8 +89,6 @@ def is_connected(affinity: torch.Tensor) -> bool:
             counts = torch.count_nonzero(affinity[start : start + step], dim=1)
             alone |= (counts <= 1).any()
         return not bool(alone)
-    from clusterlab_algorithms._neighbors.components import new_forest, union_flat
-
     rows, cols = affinity.coalesce().indices()
     parent = new_forest(n, affinity.device)
     union_flat(parent, rows, cols)
