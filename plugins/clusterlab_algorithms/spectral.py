@@ -26,7 +26,7 @@ from clusterlab_algorithms._spectral.affinity import (
     rbf_affinity,
 )
 from clusterlab_algorithms._spectral.assign import cluster_qr, discretize
-from clusterlab_algorithms._spectral.embedding import DENSE_MAX, auto_tol, spectral_embedding
+from clusterlab_algorithms._spectral.embedding import DENSE_MAX, spectral_embedding
 from clusterlab_algorithms.kmeans import KMeans
 
 __all__ = ["DENSE_MAX", "AffinityTooLarge", "SpectralClustering"]
@@ -119,12 +119,13 @@ class SpectralClustering(ClusterMixin, BaseEstimator):
         budget = memory_budget(device)
         with torch.no_grad():
             affinity = self._affinity(data, budget)
-            # 0 asks ARPACK for machine precision; a residual test can only reach the
-            # dtype's floor, which is what "auto" is.
-            tol = float(self.eigen_tol) if self.eigen_tol != "auto" else 0.0
-            tol = tol if tol > 0 else auto_tol(data.dtype)
+            # 0 asks ARPACK for machine precision, and the subspace iteration for the
+            # floor of the dtype it runs in: what "auto" is.
+            eigen_tol = float(self.eigen_tol) if self.eigen_tol != "auto" else 0.0
             generator = make_generator(int(abs(solver_seed[0]) * 2**31), device)
-            embedding = spectral_embedding(affinity, n_components, tol, generator)
+            embedding = spectral_embedding(
+                affinity, n_components, eigen_tol, generator, start=solver_seed
+            )
             maps = embedding.maps
             if self.assign_labels == "cluster_qr":
                 labels = cluster_qr(maps)

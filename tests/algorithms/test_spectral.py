@@ -142,6 +142,109 @@ def test_iterative_solver_matches_eigsh() -> None:
     np.testing.assert_allclose(dense.eigenvalues.numpy(), expected, atol=1e-6)
 
 
+def _separated_graph(isolated: bool) -> sp.csr_matrix:
+    """scikit-learn's neighbour graph of three far-apart blobs: three components, and
+    with ``isolated`` one more point without any edge."""
+    X, _ = make_blobs(300, centers=[[0, 0], [20, 0], [0, 20]], random_state=0)
+    graph = SklearnSpectral(n_clusters=3, affinity="nearest_neighbors", random_state=0)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Graph is not fully connected")
+        affinity = sp.csr_matrix(graph.fit(X).affinity_matrix_)
+    return sp.block_diag([affinity, sp.csr_matrix((1, 1))], format="csr") if isolated else affinity
+
+
+def _laplacian_eigh(affinity: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
+    """Every eigenpair of scipy's normalised Laplacian of ``affinity`` (diagonal one), by
+    numpy's dense solver, ascending."""
+    laplacian = sp.csr_matrix(csgraph.laplacian(affinity, normed=True))
+    laplacian.setdiag(1.0)
+    return np.linalg.eigh(laplacian.toarray())
+
+
+@pytest.mark.parametrize("dense_max", [0, 10_000], ids=["iterative-size", "dense-size"])
+@pytest.mark.parametrize("isolated", [False, True], ids=["", "isolated-point"])
+@pytest.mark.parametrize("n_components", [2, 3, 4])
+def test_a_graph_of_separate_components_has_the_laplacians_eigenspace(
+    n_components: int, isolated: bool, dense_max: int
+) -> None:
+    """Three components with edges: with three wanted vectors the embedding comes from
+    the components themselves, exactly; with two or four, from a solver. Either way it
+    spans the eigenvectors of the smallest eigenvalues of scipy's Laplacian (an isolated
+    point's eigenvalue is one, not zero)."""
+    affinity = _separated_graph(isolated)
+    values, vectors = _laplacian_eigh(affinity)
+    assert values[3] > 1e-3 > values[2]  # three zeros, then a gap
+    # The Laplacian's degrees leave self-loops out.
+    degree = np.asarray(affinity.sum(1)).ravel() - affinity.diagonal()
+    dd = np.sqrt(np.where(degree == 0, 1.0, degree))
+    gen = torch.Generator().manual_seed(0)
+    tensor = torch.sparse_csr_tensor(
+        torch.from_numpy(affinity.indptr.astype(np.int64)),
+        torch.from_numpy(affinity.indices.astype(np.int64)),
+        torch.from_numpy(affinity.data),
+        affinity.shape,
+    ).to_sparse_coo()
+    embedding = spectral_embedding(tensor, n_components, 1e-10, gen, dense_max=dense_max)
+    np.testing.assert_allclose(embedding.eigenvalues.numpy(), values[:n_components], atol=1e-8)
+    ours = embedding.maps.numpy() * dd[:, None]
+    np.testing.assert_allclose(ours.T @ ours, np.eye(n_components), atol=1e-8)
+    if n_components <= 3:
+        # Inside the zero eigenspace: ours must lie in scipy's.
+        zero_space = vectors[:, :3]
+        np.testing.assert_allclose(zero_space @ (zero_space.T @ ours), ours, atol=1e-8)
+    else:
+        reference = vectors[:, :n_components]
+        np.testing.assert_allclose(ours @ ours.T, reference @ reference.T, atol=1e-6)
+    if n_components == 3:
+        # The exact embedding: constant on each component, and eigenvalues exactly zero.
+        assert (embedding.eigenvalues.numpy() == 0).all()
+        components = csgraph.connected_components(affinity)[1]
+        rows = embedding.maps.numpy()[degree > 0]
+        assert len(np.unique(rows.round(12), axis=0)) == 3
+        assert adjusted_rand_score(components[degree > 0], rows.argmax(1)) == 1.0
+
+
+@pytest.mark.parametrize("solver", ["arpack", "subspace"])
+def test_a_connected_graph_of_crowded_eigenvalues_has_sklearns_embedding(
+    solver: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Noisy moons, float32: a connected neighbour graph whose two smallest nonzero
+    eigenvalues lie within 1e-4 of each other. ARPACK (given a starting vector, on the
+    CPU) and the subspace iteration (in float64) both give scikit-learn's embedding."""
+    from sklearn.manifold import spectral_embedding as sk_embedding
+
+    from clusterlab_algorithms._spectral import embedding as module
+
+    X, _ = make_moons(2000, noise=0.1, random_state=0)
+    ref = SklearnSpectral(n_clusters=2, affinity="nearest_neighbors", random_state=0)
+    affinity = ref.fit(X.astype(np.float32)).affinity_matrix_
+    assert csgraph.connected_components(affinity)[0] == 1
+    expected_values = _scipy_eigenvalues(affinity, 3)
+    assert expected_values[2] - expected_values[1] < 1e-3
+    expected = sk_embedding(affinity, n_components=3, drop_first=False, random_state=0)
+
+    def unused(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("the other solver ran")
+
+    start = None
+    if solver == "arpack":
+        monkeypatch.setattr(module, "largest_eigenpairs", unused)
+        start = np.random.RandomState(0).uniform(-1, 1, X.shape[0])
+    else:
+        monkeypatch.setattr(module, "smallest_eigenpairs", unused)
+    coo = affinity.tocoo()
+    tensor = torch.sparse_coo_tensor(
+        torch.from_numpy(np.vstack([coo.row, coo.col]).astype(np.int64)),
+        torch.from_numpy(coo.data.astype(np.float32)),
+        coo.shape,
+    ).coalesce()
+    gen = torch.Generator().manual_seed(0)
+    embedding = spectral_embedding(tensor, 3, 0.0, gen, dense_max=0, start=start)
+    assert embedding.maps.dtype == torch.float32
+    np.testing.assert_allclose(embedding.eigenvalues.numpy(), expected_values, atol=1e-7)
+    np.testing.assert_allclose(embedding.maps.numpy(), expected, atol=1e-5)
+
+
 def test_precomputed_nearest_neighbors() -> None:
     X, k, _ = DATA["circles"]
     D = pairwise_distances(X)

@@ -19,10 +19,13 @@ import math
 import warnings
 from typing import NamedTuple
 
+import numpy as np
 import torch
 from sklearn.exceptions import ConvergenceWarning
 
 from clusterlab_algorithms._neighbors.components import new_forest, union_flat
+from clusterlab_algorithms._shared.threads import one_cpu_thread
+from clusterlab_algorithms._spectral.arpack import smallest_eigenpairs
 
 # Dense eigh costs O(n^3) however few eigenpairs are wanted; above this many points the
 # iterative solver, O(nnz) per product, is the faster one.
@@ -80,19 +83,61 @@ def is_connected(affinity: torch.Tensor) -> bool:
     unless a point has no neighbour at all, as rbf kernels are positive everywhere but
     where they underflow.
     """
+    if affinity.is_sparse:
+        return bool((graph_components(affinity).roots == 0).all())
     n = affinity.shape[0]
-    if not affinity.is_sparse:
-        # In blocks of rows: a whole n x n mask would be a third dense matrix.
-        step = max(1, 2**24 // max(1, n))
-        alone = torch.zeros((), dtype=torch.bool, device=affinity.device)
-        for start in range(0, n, step):
-            counts = torch.count_nonzero(affinity[start : start + step], dim=1)
-            alone |= (counts <= 1).any()
-        return not bool(alone)
+    # In blocks of rows: a whole n x n mask would be a third dense matrix.
+    step = max(1, 2**24 // max(1, n))
+    alone = torch.zeros((), dtype=torch.bool, device=affinity.device)
+    for start in range(0, n, step):
+        counts = torch.count_nonzero(affinity[start : start + step], dim=1)
+        alone |= (counts <= 1).any()
+    return not bool(alone)
+
+
+class Components(NamedTuple):
+    """A sparse graph's components: each point's root (the smallest point of its
+    component) and whether the point has an edge to another point."""
+
+    roots: torch.Tensor
+    linked: torch.Tensor
+
+
+def graph_components(affinity: torch.Tensor) -> Components:
+    """The components of the sparse symmetric graph ``affinity``, self-loops ignored."""
+    n = affinity.shape[0]
     rows, cols = affinity.coalesce().indices()
-    parent = new_forest(n, affinity.device)
-    union_flat(parent, rows, cols)
-    return bool((parent == 0).all())
+    off = rows != cols
+    rows, cols = rows[off], cols[off]
+    roots = new_forest(n, affinity.device)
+    union_flat(roots, rows, cols)
+    linked = torch.zeros(n, dtype=torch.bool, device=affinity.device)
+    linked[rows] = True
+    return Components(roots, linked)
+
+
+def component_embedding(
+    components: Components, dd: torch.Tensor, n_components: int
+) -> Embedding | None:
+    """The embedding, exactly, of a graph with ``n_components`` components that have edges.
+
+    Each such component ``C`` gives the Laplacian an eigenvalue 0 with eigenvector
+    ``D^1/2 1_C / sqrt(vol C)`` (a point without edges gives 1, as scipy's Laplacian has
+    one on its diagonal), and every other eigenvalue is positive; so the embedding is
+    ``1_C / sqrt(vol C)`` per component, ordered by the component's smallest point. With
+    more or fewer such components ``None``: the eigenvalues 0 do not fill the embedding
+    exactly, and the solvers find it. Iterative solvers find a repeated 0 slowly and may
+    miss one of several; this needs none.
+    """
+    roots = components.roots[components.linked]
+    found = torch.unique(roots)
+    if found.numel() != n_components:
+        return None
+    member = (components.roots[:, None] == found[None, :]) & components.linked[:, None]
+    weights = member.to(dd.dtype)
+    volume = (weights * (dd * dd)[:, None]).sum(0)
+    maps = weights / volume.sqrt()
+    return Embedding(maps, torch.zeros(n_components, dtype=dd.dtype, device=dd.device))
 
 
 def _sqrt_degree(degree: torch.Tensor) -> torch.Tensor:
@@ -107,29 +152,85 @@ def auto_tol(dtype: torch.dtype) -> float:
 def spectral_embedding(
     affinity: torch.Tensor,
     n_components: int,
-    tol: float,
+    eigen_tol: float,
     generator: torch.Generator,
     *,
     dense_max: int = DENSE_MAX,
+    start: np.ndarray | None = None,
 ) -> Embedding:
-    """The embedding of the symmetric graph ``affinity`` (dense or sparse), first vector kept."""
+    """The embedding of the symmetric graph ``affinity`` (dense or sparse), first vector kept.
+
+    ``eigen_tol`` is the subspace iteration's largest residual (0: :func:`auto_tol` of the
+    dtype it runs in), and ARPACK's relative tolerance (0: machine precision) where a
+    connected sparse graph on the CPU goes to ARPACK, as in scikit-learn, with ``start``
+    (``n`` values) as its starting vector.
+    """
     op, dd = normalized_operator(affinity)
     n = op.shape[0]
-    if not is_connected(affinity):
+    components = graph_components(affinity) if affinity.is_sparse else None
+    connected = (
+        bool((components.roots == 0).all()) if components is not None else is_connected(affinity)
+    )
+    if not connected:
         warnings.warn(
             "Graph is not fully connected, spectral embedding may not work as expected.",
             UserWarning,
             stacklevel=3,
         )
+        exact = None if components is None else component_embedding(components, dd, n_components)
+        if exact is not None:
+            return exact
     if n <= dense_max or n < 4 * n_components:
         dense = op.to_dense() if op.layout != torch.strided else op
         mu, vectors = torch.linalg.eigh(dense)
         mu, vectors = mu.flip(0)[:n_components], vectors.flip(1)[:, :n_components]
     else:
-        mu, vectors = largest_eigenpairs(op, dd, n_components, tol, generator)
+        solve = _Solve(eigen_tol, generator, start)
+        mu, vectors = _iterative_eigenpairs(op, dd, n_components, solve, connected)
     maps = vectors / dd[:, None]
     maps = sign_flip(maps)
     return Embedding(maps, 1.0 - mu)
+
+
+class _Solve(NamedTuple):
+    """What the iterative solvers are given: the tolerance, random numbers, ARPACK's start."""
+
+    eigen_tol: float
+    generator: torch.Generator
+    start: np.ndarray | None
+
+    def residual_tol(self, dtype: torch.dtype) -> float:
+        """The subspace iteration's largest residual in ``dtype``."""
+        return self.eigen_tol if self.eigen_tol > 0 else auto_tol(dtype)
+
+
+def _iterative_eigenpairs(
+    op: torch.Tensor, dd: torch.Tensor, k: int, solve: _Solve, connected: bool
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The ``k`` largest eigenpairs of ``op`` where a dense solver would cost too much.
+
+    A connected sparse graph on the CPU: ARPACK in shift-invert mode (scikit-learn's
+    solver). Otherwise the subspace iteration on the device, in float64 for sparse
+    graphs: their smallest eigenvalues can crowd within 1e-5 of each other (long
+    neighbour graphs), closer than float32 residuals resolve the eigenvectors.
+    """
+    sparse = op.layout != torch.strided
+    if sparse and connected and solve.start is not None and dd.device.type == "cpu":
+        found = smallest_eigenpairs(op, k, solve.eigen_tol, solve.start)
+        if found is not None:
+            values, vectors = found
+            mu = torch.from_numpy(1.0 - values).to(dd.dtype)
+            return mu, torch.from_numpy(vectors).to(dd.dtype)
+    if not sparse:
+        # A dense kernel's products are matrix products that a second core speeds up.
+        return largest_eigenpairs(op, dd, k, solve.residual_tol(dd.dtype), solve.generator)
+    # Products by a sparse graph are many and small: see one_cpu_thread.
+    wide = torch.float64
+    with one_cpu_thread(dd.device):
+        mu, vectors = largest_eigenpairs(
+            op.to(wide), dd.to(wide), k, solve.residual_tol(wide), solve.generator
+        )
+    return mu.to(dd.dtype), vectors.to(dd.dtype)
 
 
 def sign_flip(maps: torch.Tensor) -> torch.Tensor:
