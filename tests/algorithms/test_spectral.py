@@ -245,6 +245,29 @@ def test_a_connected_graph_of_crowded_eigenvalues_has_sklearns_embedding(
     np.testing.assert_allclose(embedding.maps.numpy(), expected, atol=1e-5)
 
 
+@pytest.mark.parametrize("device", DEVICES)
+def test_both_component_searches_match_scipy(device: str) -> None:
+    """The union-find (the GPU's) and scipy's search (the CPU's) give every point the
+    smallest point of its scipy component, on a graph of many small components."""
+    from clusterlab_algorithms._spectral.embedding import scipy_roots, union_find_roots
+
+    rng = np.random.default_rng(0)
+    n = 3000
+    a, b = rng.integers(0, n, 2000), rng.integers(0, n, 2000)
+    graph = sp.coo_matrix((np.ones(4000), (np.r_[a, b], np.r_[b, a])), shape=(n, n)).tocsr()
+    graph.sum_duplicates()
+    count, labels = csgraph.connected_components(graph, directed=False)
+    assert 100 < count < n
+    smallest = np.array([np.flatnonzero(labels == c).min() for c in range(count)])
+    rows = torch.from_numpy(np.repeat(np.arange(n), np.diff(graph.indptr)))
+    cols = torch.from_numpy(graph.indices.astype(np.int64))
+    off = rows != cols
+    rows, cols = rows[off], cols[off]
+    np.testing.assert_array_equal(scipy_roots(n, rows, cols).numpy(), smallest[labels])
+    found = union_find_roots(n, rows.to(device_or_skip(device)), cols.to(device_or_skip(device)))
+    np.testing.assert_array_equal(found.cpu().numpy(), smallest[labels])
+
+
 def test_precomputed_nearest_neighbors() -> None:
     X, k, _ = DATA["circles"]
     D = pairwise_distances(X)

@@ -7,6 +7,8 @@ budget, and refused when the ``n x n`` result itself would not fit in it.
 
 from __future__ import annotations
 
+import numpy as np
+import scipy.sparse as sp
 import torch
 
 from clusterlab_algorithms._neighbors.blocks import MIN_POINTS, BlockPairs
@@ -245,14 +247,34 @@ def precomputed_knn_indices(D: torch.Tensor, n_neighbors: int, budget_bytes: int
 
 
 def connectivity_affinity(index: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-    """``0.5 * (C + C.T)`` of the k-nearest-neighbour connectivity ``C``, sparse COO.
+    """``0.5 * (C + C.T)`` of the k-nearest-neighbour connectivity ``C``, sparse COO,
+    coalesced.
 
     As scikit-learn's ``SpectralClustering``: an entry is 1 where both points are among
-    each other's neighbours, 0.5 where only one is.
+    each other's neighbours, 0.5 where only one is. On the CPU scipy's sparse sum builds
+    it (a merge of sorted rows); elsewhere torch sorts the entries.
     """
     n, k = index.shape
+    if index.device.type == "cpu":
+        return _scipy_connectivity(index, dtype)
     rows = torch.arange(n, device=index.device).repeat_interleave(k)
     cols = index.reshape(-1)
     values = torch.full((2 * n * k,), 0.5, dtype=dtype, device=index.device)
     both = torch.stack([torch.cat([rows, cols]), torch.cat([cols, rows])])
     return torch.sparse_coo_tensor(both, values, (n, n), check_invariants=False).coalesce()
+
+
+def _scipy_connectivity(index: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    n, k = index.shape
+    numpy_dtype = torch.empty((), dtype=dtype).numpy().dtype
+    half = np.full(n * k, 0.5, dtype=numpy_dtype)
+    connectivity = sp.csr_matrix(
+        (half, index.reshape(-1).numpy(), np.arange(0, n * k + 1, k)), shape=(n, n)
+    )
+    graph = (connectivity + connectivity.T).tocsr()
+    graph.sum_duplicates()  # sorted column indices, one entry per pair
+    rows = np.repeat(np.arange(n), np.diff(graph.indptr))
+    indices = torch.from_numpy(np.vstack([rows, graph.indices]).astype(np.int64))
+    return torch.sparse_coo_tensor(
+        indices, torch.from_numpy(graph.data), (n, n), check_invariants=False, is_coalesced=True
+    )

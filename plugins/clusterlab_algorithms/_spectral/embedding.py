@@ -20,7 +20,9 @@ import warnings
 from typing import NamedTuple
 
 import numpy as np
+import scipy.sparse as sp
 import torch
+from scipy.sparse.csgraph import connected_components
 from sklearn.exceptions import ConvergenceWarning
 
 from clusterlab_algorithms._neighbors.components import new_forest, union_flat
@@ -62,8 +64,9 @@ def normalized_operator(affinity: torch.Tensor) -> tuple[torch.Tensor, torch.Ten
         degree.index_add_(0, rows, values)
         dd = _sqrt_degree(degree)
         values = values / (dd[rows] * dd[cols])
+        # A subset of a coalesced tensor's entries is still sorted and unique.
         op = torch.sparse_coo_tensor(
-            torch.stack([rows, cols]), values, (n, n), check_invariants=False
+            torch.stack([rows, cols]), values, (n, n), check_invariants=False, is_coalesced=True
         )
         with warnings.catch_warnings():
             # torch calls its CSR layout beta; products by it are all that is used here.
@@ -104,16 +107,37 @@ class Components(NamedTuple):
 
 
 def graph_components(affinity: torch.Tensor) -> Components:
-    """The components of the sparse symmetric graph ``affinity``, self-loops ignored."""
+    """The components of the sparse symmetric graph ``affinity``, self-loops ignored: by
+    scipy's ``connected_components`` on the CPU, by the project's union-find elsewhere."""
     n = affinity.shape[0]
     rows, cols = affinity.coalesce().indices()
     off = rows != cols
     rows, cols = rows[off], cols[off]
-    roots = new_forest(n, affinity.device)
-    union_flat(roots, rows, cols)
     linked = torch.zeros(n, dtype=torch.bool, device=affinity.device)
     linked[rows] = True
-    return Components(roots, linked)
+    if affinity.device.type == "cpu":
+        return Components(scipy_roots(n, rows, cols), linked)
+    return Components(union_find_roots(n, rows, cols), linked)
+
+
+def scipy_roots(n: int, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
+    """Each point's smallest point of its component, the edges ``rows``-``cols`` sorted
+    by row (a coalesced tensor's order), by scipy's ``connected_components``."""
+    edges = np.ones(rows.shape[0], dtype=np.int8)
+    indptr = np.searchsorted(rows.numpy(), np.arange(n + 1))
+    graph = sp.csr_matrix((edges, cols.numpy(), indptr), shape=(n, n))
+    _, labels = connected_components(graph, directed=False)
+    # Each component's first point in index order is its smallest.
+    _, first = np.unique(labels, return_index=True)
+    return torch.from_numpy(first[labels].astype(np.int64))
+
+
+def union_find_roots(n: int, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
+    """Each point's smallest point of its component, by the project's union-find on the
+    edges' device."""
+    roots = new_forest(n, rows.device)
+    union_flat(roots, rows, cols)
+    return roots
 
 
 def component_embedding(
