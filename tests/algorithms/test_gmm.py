@@ -271,7 +271,7 @@ def test_threads_do_not_change_the_fit(monkeypatch, covariance_type):
     import clusterlab_algorithms._mixture.em as em
 
     # Worker threads from the first sample on, and small blocks, so that chunks share out.
-    monkeypatch.setattr(em, "MIN_THREADED_SAMPLES", 0)
+    monkeypatch.setattr(em, "MIN_THREADED_WORK", 0)
     monkeypatch.setenv("CLUSTERLAB_MEMORY_BUDGET_MB", str(16 / 1024))
     X = _blobs(n=3000, d=4, seed=12)
     init = _start(X, covariance_type, 4, 12)

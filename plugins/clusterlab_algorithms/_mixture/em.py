@@ -73,12 +73,13 @@ def rows_for(X: torch.Tensor, n_components: int, budget: int, kind: str = "full"
     return block_rows(n_components, 8, budget, X.device)
 
 
-def _threaded(X: torch.Tensor, kind: str) -> bool:
-    """Whether a pass shares its chunks out to threads on the CPU: for long passes of
-    full and tied covariances. A diag or spherical block is two small matrix products and
-    a few operations on ``k x b``; two threads of such blocks slowed each other down
-    (13 ms per iteration at 100k x 16 against 6 ms on one)."""
-    return X.shape[0] >= MIN_THREADED_SAMPLES and kind in ("full", "tied")
+def _threaded(X: torch.Tensor, n_components: int, kind: str) -> bool:
+    """Whether a pass shares its chunks out to threads on the CPU: for full and tied
+    covariances whose pass multiplies out at least :data:`MIN_THREADED_WORK` terms
+    (``n k d²``). A diag or spherical block is two small matrix products and a few
+    operations on ``k x b``, and two threads of such blocks slowed each other down."""
+    n, d = X.shape
+    return kind in ("full", "tied") and n * n_components * d * d >= MIN_THREADED_WORK
 
 
 def _log_prob_block(
@@ -179,7 +180,7 @@ def weighted_log_prob_blocks(
         fn(start, stop, log_prob.T)
 
     # Each block writes only its own rows, so blocks may run on several threads.
-    threaded = _threaded(X, mixture.covariance_type)
+    threaded = _threaded(X, mixture.n_components, mixture.covariance_type)
     with block_workers(X.device, threaded=threaded) as workers:
         workers.map(block, row_blocks(X.shape[0], rows))
 
@@ -235,9 +236,9 @@ def _empty_sums(X: torch.Tensor, centers: torch.Tensor, kind: str, with_log_norm
 # sums added in order: a layout that does not depend on the number of threads, so that
 # results do not depend on the machine, with few partial sums to hold.
 CHUNKS = 8
-# Below this many samples the passes run on one thread: sharing a short pass between
-# threads cost more in waking them than it gained.
-MIN_THREADED_SAMPLES = 50_000
+# Below this many multiply-adds (n k d² of the products by the precision factors) a pass
+# runs on one thread: sharing a short pass cost more in waking threads than it gained.
+MIN_THREADED_WORK = 2**22
 
 
 def _chunks(n_rows: int, rows: int) -> list[tuple[int, int]]:
@@ -250,10 +251,16 @@ def _chunks(n_rows: int, rows: int) -> list[tuple[int, int]]:
     ]
 
 
-def _summed(X: torch.Tensor, rows: int, kind: str, chunk_sums: Callable[[int, int], Sums]) -> Sums:
+def _summed(
+    X: torch.Tensor,
+    rows: int,
+    n_components: int,
+    kind: str,
+    chunk_sums: Callable[[int, int], Sums],
+) -> Sums:
     """The sums of every chunk of rows, each chunk on a worker thread (one torch thread
     each) on the CPU where :func:`_threaded`, added in the chunks' order."""
-    with block_workers(X.device, threaded=_threaded(X, kind)) as workers:
+    with block_workers(X.device, threaded=_threaded(X, n_components, kind)) as workers:
         parts = workers.map(chunk_sums, _chunks(X.shape[0], rows))
     total = parts[0]
     for part in parts[1:]:
@@ -293,7 +300,7 @@ def e_step_sums(
             _add_block_sums(sums, block, mixture.means, D, resp, kind, rows_powers)
         return sums
 
-    return _summed(X, rows, kind, chunk_sums)
+    return _summed(X, rows, mixture.n_components, kind, chunk_sums)
 
 
 def resp_sums(
@@ -314,7 +321,7 @@ def resp_sums(
             _add_block_sums(sums, X[lo:hi], centers, None, resp_of(lo, hi), kind)
         return sums
 
-    return _summed(X, rows, kind, chunk_sums)
+    return _summed(X, rows, centers.shape[0], kind, chunk_sums)
 
 
 def m_step(
