@@ -134,3 +134,34 @@ def test_the_battery_example_study_runs_on_a_battery_folder(tmp_path: Path) -> N
     ]
     listed = {a.path for a in client.list_artifacts(parent.info.run_id, "summary/study")}
     assert "summary/study/critical_difference.png" in listed
+
+
+@pytest.mark.e2e
+def test_the_kmeans_gmm_spectral_study_runs_and_its_twins_agree(tmp_path: Path) -> None:
+    """Every trial of the three-method study finishes, and on every dataset the torch
+    K-Means and spectral clustering score within 0.01 adjusted Rand of scikit-learn's
+    (the mixtures start from other random numbers, so only their ranks are shown)."""
+    shutil.copy(ROOT / "experiments" / "kmeans_gmm_spectral.yaml", tmp_path)
+    ran = run_cli("run", "kmeans_gmm_spectral.yaml", "--no-progress", cwd=tmp_path, timeout=1200)
+    assert ran.returncode == 0, ran.stderr
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client, parent = parent_of(store, "kmeans-gmm-spectral")
+    runs = client.search_runs([parent.info.experiment_id], max_results=1000)
+    trials = [r for r in runs if r.data.tags.get("clusterlab.kind") == "trial"]
+    assert len(trials) == 96 and {r.info.status for r in trials} == {"FINISHED"}
+    table = json.loads(
+        run_cli(
+            "report",
+            "kmeans_gmm_spectral.yaml",
+            "--study",
+            "adjusted_rand",
+            "--format",
+            "json",
+            cwd=tmp_path,
+        ).stdout
+    )
+    assert len(table["table"]) == 8
+    for row in table["table"]:
+        for method in ("kmeans", "spectral"):
+            torch_score, sklearn_score = row[f"{method} (torch)"], row[f"{method} (sklearn)"]
+            assert abs(torch_score - sklearn_score) < 0.01, (row["dataset"], method)
