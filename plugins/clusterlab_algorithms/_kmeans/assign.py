@@ -79,7 +79,6 @@ def nearest_center(
     budget_bytes: int,
     *,
     x_sq: torch.Tensor | None = None,
-    c_sq: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Index of the nearest row of ``C`` for every row of ``X``, and its squared distance.
 
@@ -90,8 +89,7 @@ def nearest_center(
     n = X.shape[0]
     if x_sq is None:
         x_sq = squared_norms(X)
-    if c_sq is None:
-        c_sq = squared_norms(C)
+    c_sq = squared_norms(C)
     labels = torch.empty(n, dtype=torch.int64, device=X.device)
     min_sq = torch.empty(n, dtype=X.dtype, device=X.device)
     rows = block_rows(C.shape[0], X.element_size(), budget_bytes, X.device)
