@@ -99,7 +99,11 @@ class SpectralClustering(ClusterMixin, BaseEstimator):
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X: Any, y: Any = None) -> SpectralClustering:
-        """Cluster ``X`` (``n x d`` data, or ``n x n`` distances for the precomputed graph)."""
+        """Cluster ``X`` (``n x d`` data, or ``n x n`` distances for the precomputed graph).
+
+        Sets ``affinity_matrix_``, ``embedding_``, ``eigenvalues_`` (the Laplacian's
+        smallest, ascending) and ``labels_``; returns the estimator.
+        """
         data, as_tensor = estimator_input(self, X, reset=True, ensure_min_samples=2)
         device = data.device
         n = data.shape[0]
