@@ -90,12 +90,14 @@ def new_figure(figsize: tuple[float, float] = FIGSIZE) -> Figure:
 
 
 def snug_layout_engine() -> Any:
-    """A layout engine that fits a single axes, with its labels and title, to the figure.
+    """A layout engine that fits one axes, or one row of axes under a figure title, with
+    their labels and titles, to the figure.
 
     It measures the axes' decorations once and moves the axes so that they end
-    ``MARGIN_PAD`` points inside the figure's edges. Constrained layout gives the same
-    picture for one axes but measures every text on two passes, which made it most of
-    the cost of saving a small plot. Figures with several axes are left as they are.
+    ``MARGIN_PAD`` points inside the figure's edges, below the figure's title, and
+    ``MARGIN_PAD`` points apart, all of one width and height. Constrained layout gives
+    the same picture but measures every text on two passes, which made it most of the
+    cost of saving a small plot. Any other arrangement of axes is left as it is.
     """
     return _snug_engine_class()()
 
@@ -110,21 +112,57 @@ def _snug_engine_class() -> type:
         _colorbar_gridspec = False
 
         def execute(self, fig: Figure) -> None:
-            if len(fig.axes) != 1:
+            row = _one_row(fig)
+            if not row:
                 return
-            axes = fig.axes[0]
             renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
-            decorated = axes.get_tightbbox(renderer)
-            if decorated is None:
-                return
-            box = axes.get_window_extent(renderer)
+            margins = []
+            for axes in row:
+                decorated = axes.get_tightbbox(renderer)
+                if decorated is None:
+                    return
+                box = axes.get_window_extent(renderer)
+                margins.append(
+                    (
+                        box.x0 - decorated.x0,
+                        decorated.x1 - box.x1,
+                        box.y0 - decorated.y0,
+                        decorated.y1 - box.y1,
+                    )
+                )
             width, height = fig.bbox.width, fig.bbox.height
             pad = MARGIN_PAD * fig.dpi / 72
-            left = (box.x0 - decorated.x0 + pad) / width
-            right = 1 - (decorated.x1 - box.x1 + pad) / width
-            bottom = (box.y0 - decorated.y0 + pad) / height
-            top = 1 - (decorated.y1 - box.y1 + pad) / height
-            if right > left and top > bottom:
-                axes.set_position((left, bottom, right - left, top - bottom))
+            title = getattr(fig, "_suptitle", None)
+            top_edge = height
+            if title is not None and title.get_visible() and title.get_text():
+                top_edge = title.get_window_extent(renderer).y0
+            bottom = max(m[2] for m in margins) + pad
+            top = top_edge - max(m[3] for m in margins) - pad
+            sides = sum(m[0] + m[1] for m in margins)
+            each = (width - sides - pad * (len(row) + 1)) / len(row)
+            if each <= 0 or top <= bottom:
+                return
+            left = pad
+            for axes, (before, after, _, _) in zip(row, margins, strict=True):
+                left += before
+                axes.set_position(
+                    (left / width, bottom / height, each / width, (top - bottom) / height)
+                )
+                left += each + after + pad
 
     return SnugLayoutEngine
+
+
+def _one_row(fig: Figure) -> list[Any]:
+    """The figure's axes from left to right where they are one axes or the columns of one
+    row of a grid, else an empty list."""
+    axes = list(fig.axes)
+    if len(axes) == 1:
+        return axes
+    specs = [a.get_subplotspec() for a in axes]
+    if any(spec is None for spec in specs):
+        return []
+    grids = {id(spec.get_gridspec()) for spec in specs}
+    if len(grids) != 1 or specs[0].get_gridspec().nrows != 1:
+        return []
+    return sorted(axes, key=lambda a: a.get_subplotspec().colspan.start)

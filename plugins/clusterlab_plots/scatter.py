@@ -88,9 +88,7 @@ def scatter(trial: TrialView) -> Figure | None:
         notes = [panels[0].summary(), *_notes(projection, len(shown_X), n)]
         axes.set_title(f"{head}\n{' · '.join(notes)}", fontsize=TITLE_SIZE)
         return figure
-    # Two axes: the snug engine fits one only, constrained layout fits both.
     figure = new_figure(figsize=PAIR_FIGSIZE)
-    figure.set_layout_engine("constrained")
     grid = figure.subplots(1, 2, sharex=True, sharey=True)
     for axes, panel in zip(grid, panels, strict=True):
         _draw_panel(axes, projection, panel, keep, d)

@@ -505,6 +505,41 @@ def test_snug_layout_fits_the_decorations_as_constrained_layout_does(
     np.testing.assert_allclose(snug.extents, constrained.extents, atol=8)
 
 
+def test_snug_layout_fits_a_row_of_panels_as_constrained_layout_does(
+    blobs: np.ndarray, fitted_kmeans: KMeans
+) -> None:
+    """Found labels and ground truth side by side under the figure's title: every
+    decoration inside the figure and below the title, the panels within a few pixels
+    of where matplotlib's constrained layout puts them."""
+    truth = fitted_kmeans.labels_[::-1].copy()
+
+    def pair() -> Figure:
+        figure = scatter(make_trial(blobs, fitted_kmeans.labels_, fitted_kmeans, y_true=truth))
+        assert figure is not None and len(figure.axes) == 2
+        return figure
+
+    snug = pair()
+    snug.canvas.draw()
+    renderer = snug.canvas.get_renderer()
+    title = snug._suptitle.get_window_extent(renderer)
+    for axes in snug.axes:
+        decorated = axes.get_tightbbox(renderer)
+        assert decorated.x0 >= 0 and decorated.y0 >= 0
+        assert decorated.x1 <= snug.bbox.x1 and decorated.y1 <= title.y0
+    left, right = (a.get_window_extent(renderer) for a in snug.axes)
+    assert left.x1 < right.x0
+    assert left.width == pytest.approx(right.width) and left.y0 == pytest.approx(right.y0)
+    constrained = pair()
+    constrained.set_layout_engine("constrained")
+    constrained.canvas.draw()
+    for ours, theirs in zip(snug.axes, constrained.axes, strict=True):
+        np.testing.assert_allclose(
+            ours.get_window_extent(renderer).extents,
+            theirs.get_window_extent(constrained.canvas.get_renderer()).extents,
+            atol=8,
+        )
+
+
 def test_scatter_points_are_round_polygons_without_curves(
     blobs: np.ndarray, fitted_kmeans: KMeans
 ) -> None:
