@@ -79,15 +79,10 @@ def normalized_operator(affinity: torch.Tensor) -> tuple[torch.Tensor, torch.Ten
     return op, dd
 
 
-def is_connected(affinity: torch.Tensor) -> bool:
-    """Whether the graph of the nonzero entries of ``affinity`` is connected.
-
-    Sparse graphs go through the project's union-find; a dense one is taken as connected
-    unless a point has no neighbour at all, as rbf kernels are positive everywhere but
-    where they underflow.
-    """
-    if affinity.is_sparse:
-        return bool((graph_components(affinity).roots == 0).all())
+def dense_is_connected(affinity: torch.Tensor) -> bool:
+    """Whether a dense affinity's graph is taken as connected: unless a point has no
+    neighbour at all, as rbf kernels are positive everywhere but where they underflow.
+    (Sparse graphs have :func:`graph_components`.)"""
     n = affinity.shape[0]
     # In blocks of rows: a whole n x n mask would be a third dense matrix.
     step = max(1, 2**24 // max(1, n))
@@ -193,7 +188,9 @@ def spectral_embedding(
     n = op.shape[0]
     components = graph_components(affinity) if affinity.is_sparse else None
     connected = (
-        bool((components.roots == 0).all()) if components is not None else is_connected(affinity)
+        bool((components.roots == 0).all())
+        if components is not None
+        else dense_is_connected(affinity)
     )
     if not connected:
         warnings.warn(
@@ -248,8 +245,8 @@ def _iterative_eigenpairs(
     if not sparse:
         # A dense kernel's products are matrix products that a second core speeds up.
         return largest_eigenpairs(op, dd, k, solve.residual_tol(dd.dtype), solve.generator)
-    # Products by a sparse graph are many and small: see one_cpu_thread.
-    wide = torch.float64
+    # Products by a sparse graph are many and small: see one_cpu_thread. MPS has no float64.
+    wide = torch.float32 if dd.device.type == "mps" else torch.float64
     with one_cpu_thread(dd.device):
         mu, vectors = largest_eigenpairs(
             op.to(wide), dd.to(wide), k, solve.residual_tol(wide), solve.generator
