@@ -31,5 +31,5 @@ if [ "${device%%:*}" = "cuda" ]; then
 fi
 
 exec env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE timeout 900 "$python" -m benchmarks --quick \
-    --device "$device" --only kmeans dbscan agglomerative gmm silhouette overhead \
+    --device "$device" --only kmeans dbscan agglomerative hdbscan gmm spectral silhouette overhead \
     --out "benchmarks/results/gpu-check-${device//:/-}"
