@@ -521,6 +521,26 @@ def test_short_fits_run_their_blocks_on_one_thread(n_samples, threaded, monkeypa
     assert adjusted_rand_score(reference.labels_, ours.labels_) == 1.0
 
 
+@pytest.mark.parametrize("work, threaded", [(5_000 * 4 * 3 + 1, False), (5_000 * 4 * 3, True)])
+def test_passes_with_enough_products_run_on_threads(work, threaded, monkeypatch):
+    # Fewer points than the sample threshold, but n d k at or above the work threshold.
+    monkeypatch.setattr(lloyd_module.Lloyd, "MIN_THREADED_WORK", work)
+    seen: list[bool] = []
+    block_workers = lloyd_module.block_workers
+
+    def recording(device, *, threaded=True):
+        seen.append(threaded)
+        return block_workers(device, threaded=threaded)
+
+    monkeypatch.setattr(lloyd_module, "block_workers", recording)
+    X = make_blobs(5_000, 4, centers=3, random_state=1)[0].astype(np.float32)
+    init = _init(X, 3, 1)
+    ours = KMeans(3, init=init, n_init=1).fit(X)
+    assert seen and set(seen) == {threaded}
+    reference = SklearnKMeans(3, init=init, n_init=1).fit(X)
+    assert adjusted_rand_score(reference.labels_, ours.labels_) == 1.0
+
+
 @pytest.mark.parametrize("gap_fraction", [0.0, 0.1, 2.0])
 def test_the_half_gap_test_is_optional_and_keeps_sklearns_iterates(gap_fraction, monkeypatch):
     # 0: the gaps are checked on every bounded iteration's candidates; 2: never.
