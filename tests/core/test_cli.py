@@ -132,3 +132,38 @@ def test_profile_startup_times_each_step_of_validate():
         "start-up steps"
         not in clusterlab("validate", "experiments/quickstart.yaml", cwd=ROOT).stderr
     )
+
+
+def test_console_entry_runs_exit_handlers_and_keeps_output_and_exit_code(tmp_path):
+    # The console script leaves without the interpreter's teardown: whatever was
+    # registered to run at exit must still run, and piped output must arrive whole.
+    marker = tmp_path / "atexit-ran"
+    code = (
+        "import atexit, pathlib, sys\n"
+        "from clusterlab.cli import entry\n"
+        f"atexit.register(pathlib.Path({str(marker)!r}).write_text, 'yes')\n"
+        "sys.argv = ['clusterlab', *sys.argv[1:]]\n"
+        "entry()\n"
+    )
+    listing = subprocess.run(
+        [sys.executable, "-c", code, "plugins", "--json"], capture_output=True, text=True
+    )
+    assert listing.returncode == 0, listing.stderr
+    assert json.loads(listing.stdout)["broken"] == []
+    assert marker.read_text() == "yes"
+    marker.unlink()
+    missing = subprocess.run(
+        [sys.executable, "-c", code, "validate", str(tmp_path / "absent.yaml")],
+        capture_output=True,
+        text=True,
+    )
+    assert missing.returncode == 2
+    assert "absent.yaml" in missing.stderr and "Traceback" not in missing.stderr
+    assert marker.read_text() == "yes"
+
+
+def test_the_installed_command_is_the_quick_exit_entry():
+    from importlib.metadata import entry_points
+
+    (script,) = entry_points(group="console_scripts", name="clusterlab")
+    assert script.value == "clusterlab.cli:entry"
