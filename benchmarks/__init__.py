@@ -27,7 +27,7 @@ NAME_ALIASES = {"scikit-learn": REFERENCE, "sklearn": REFERENCE}
 
 def groups() -> dict[str, Callable[[Context], list[Row]]]:
     """Every group of cases by name, in the order they run."""
-    from benchmarks import agglomerative, dbscan, kmeans, overhead
+    from benchmarks import agglomerative, dbscan, kmeans, overhead, startup
 
     found: dict[str, Callable[[Context], list[Row]]] = {
         "kmeans": kmeans.run,
@@ -46,6 +46,7 @@ def groups() -> dict[str, Callable[[Context], list[Row]]]:
         *agglomerative.scaling(ctx),
     ]
     found["overhead"] = overhead.run
+    found["startup"] = startup.run
     return found
 
 

@@ -43,6 +43,7 @@ GROUP_NAMES = (
     "scaleout",
     "scaling",
     "overhead",
+    "startup",
 )
 
 

@@ -22,7 +22,7 @@ from clusterlab import hookimpl
 N_SAMPLES = 200
 CLUSTERS = list(range(2, 12))
 SEEDS, QUICK_SEEDS = 20, 6
-LIMITS = {"none": 0.060, "scatter": 0.200}
+LIMITS = {"none": 0.015, "scatter": 0.060}
 
 
 class Clock:

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import sqlite3
+from importlib.metadata import version
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -16,6 +18,7 @@ from mlflow.tracking import MlflowClient
 import clusterlab.tracking.tags as tags
 from clusterlab.errors import TrackingError
 from clusterlab.runner import RunOptions, run_experiment
+from clusterlab.tracking.schema import seed_new_store
 from clusterlab.tracking.store import ReadOnlyStore, Tracker, latest_experiment_name
 from clusterlab.tracking.uri import (
     default_artifact_root,
@@ -200,3 +203,55 @@ def test_the_link_opens_the_runs_table_in_the_model_training_pages() -> None:
         "viewStateShareKey": ["clusterlab"],
     }
     assert ui_address("::1", 80) == "http://[::1]:80"
+
+
+def _contents(db: Path) -> tuple[list[tuple], dict[str, list[tuple]]]:
+    """A sqlite file's schema statements and every table's rows (of the experiments only
+    ids, names and stages: their times differ)."""
+    connection = sqlite3.connect(db)
+    # MLflow's migrations write a table's constraints in no fixed order: compare the
+    # lines of each statement as a set.
+    schema = sorted(
+        (kind, name, sorted(line.strip().rstrip(",") for line in (sql or "").splitlines()))
+        for kind, name, sql in connection.execute("SELECT type, name, sql FROM sqlite_master")
+    )
+    rows = {}
+    for _, name, _ in schema:
+        if _ == "table" and name != "sqlite_sequence":
+            rows[name] = sorted(connection.execute(f'SELECT * FROM "{name}"'), key=repr)
+    rows["experiments"] = sorted(
+        connection.execute("SELECT experiment_id, name, lifecycle_stage FROM experiments")
+    )
+    connection.close()
+    return schema, rows
+
+
+def test_a_new_store_seeded_from_the_cached_schema_equals_one_mlflow_migrated(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CLUSTERLAB_CACHE_DIR", str(tmp_path / "cache"))
+    migrated = tmp_path / "migrated" / "mlflow.db"
+    migrated.parent.mkdir()
+    (expected,) = MlflowClient(tracking_uri=f"sqlite:///{migrated}").search_experiments()
+    for folder in ("first", "second"):  # the first builds the cached copy, the second uses it
+        seeded = tmp_path / folder / "mlflow.db"
+        assert seed_new_store(f"sqlite:///{seeded}")
+        assert not seed_new_store(f"sqlite:///{seeded}")  # an existing file is left alone
+        client = MlflowClient(tracking_uri=f"sqlite:///{seeded}")
+        (default,) = client.search_experiments()
+        assert default.name == "Default"
+        # Where MLflow itself puts the default experiment, not the cache's scratch folder.
+        assert default.artifact_location == expected.artifact_location
+        assert _contents(seeded) == _contents(migrated)
+    assert [p.name for p in (tmp_path / "cache").iterdir()] == [
+        f"mlflow-{version('mlflow')}-empty.db"
+    ]
+    run(EXPERIMENT, f"sqlite:///{tmp_path / 'first' / 'mlflow.db'}")
+
+
+def test_only_a_new_local_sqlite_store_is_seeded(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("CLUSTERLAB_CACHE_DIR", str(tmp_path / "cache"))
+    assert not seed_new_store("http://127.0.0.1:5000")
+    assert not seed_new_store("sqlite:///:memory:")
+    assert not seed_new_store(f"file://{tmp_path / 'mlruns'}")
+    assert not (tmp_path / "cache").exists()

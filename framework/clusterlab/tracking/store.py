@@ -18,6 +18,7 @@ from clusterlab.tracking.failures import bound_http_waits
 from clusterlab.tracking.figures import lay_out_once
 from clusterlab.tracking.owner import owner_gone
 from clusterlab.tracking.retry import LockRetryingClient
+from clusterlab.tracking.schema import seed_new_store
 from clusterlab.tracking.shield import UninterruptedClient
 from clusterlab.tracking.uri import default_artifact_root, require_existing_store
 
@@ -403,6 +404,7 @@ class Tracker(_StoreQueries):
         self._invocations: dict[str, str] = {}
         try:
             with _store_lock(uri):
+                seed_new_store(uri)
                 self.client = _client(uri)
                 experiment = self.client.get_experiment_by_name(experiment_name)
                 if experiment is None:
