@@ -255,3 +255,15 @@ def test_only_a_new_local_sqlite_store_is_seeded(tmp_path: Path, monkeypatch) ->
     assert not seed_new_store("sqlite:///:memory:")
     assert not seed_new_store(f"file://{tmp_path / 'mlruns'}")
     assert not (tmp_path / "cache").exists()
+
+
+def test_a_cache_that_cannot_be_written_leaves_the_new_store_to_mlflow(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    monkeypatch.setenv("CLUSTERLAB_CACHE_DIR", str(blocker / "cache"))
+    seeded = tmp_path / "store" / "mlflow.db"
+    assert not seed_new_store(f"sqlite:///{seeded}")
+    assert not seeded.exists() and list(seeded.parent.glob("*")) == []
+    run(EXPERIMENT, f"sqlite:///{seeded}")

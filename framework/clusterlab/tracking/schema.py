@@ -67,13 +67,16 @@ def seed_new_store(uri: str) -> bool:
     if path is None or path.exists():
         return False
     template = _template_path()
+    partial = path.with_name(f".{path.name}.new")
     try:
         if not template.exists():
             _build_template(template)
         path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_name(f".{path.name}.new")
         shutil.copyfile(template, partial)
         os.replace(partial, path)
-    except OSError:
+    except Exception:
+        # The copy only saves time: whatever went wrong with it (a full or read-only
+        # cache), MLflow can still migrate the new file itself.
+        partial.unlink(missing_ok=True)
         return False
     return True
