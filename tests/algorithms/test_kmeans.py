@@ -501,9 +501,9 @@ def test_indices_above_is_torchs_nonzero(share):
     assert torch.equal(lloyd_module.indices_above(values, limits), expected)
 
 
-@pytest.mark.parametrize("n_samples, threaded", [(5_000, False), (6_000, True)])
-def test_short_fits_run_their_blocks_on_one_thread(n_samples, threaded, monkeypatch):
-    monkeypatch.setattr(lloyd_module.Lloyd, "MIN_THREADED_SAMPLES", 6_000)
+def _threading_seen(monkeypatch, modules, n_samples: int, seed: int) -> set[bool]:
+    """Fit ``n_samples`` blobs, checking the labels against scikit-learn's from the same
+    centres; return whether each block hand-out (through ``modules``) asked for threads."""
     seen: list[bool] = []
     block_workers = lloyd_module.block_workers
 
@@ -511,34 +511,28 @@ def test_short_fits_run_their_blocks_on_one_thread(n_samples, threaded, monkeypa
         seen.append(threaded)
         return block_workers(device, threaded=threaded)
 
-    monkeypatch.setattr(lloyd_module, "block_workers", recording)
-    monkeypatch.setattr(working_data_module, "block_workers", recording)
-    X = make_blobs(n_samples, 4, centers=3, random_state=0)[0].astype(np.float32)
-    init = _init(X, 3, 0)
+    for module in modules:
+        monkeypatch.setattr(module, "block_workers", recording)
+    X = make_blobs(n_samples, 4, centers=3, random_state=seed)[0].astype(np.float32)
+    init = _init(X, 3, seed)
     ours = KMeans(3, init=init, n_init=1).fit(X)
-    assert seen and set(seen) == {threaded}
     reference = SklearnKMeans(3, init=init, n_init=1).fit(X)
     assert adjusted_rand_score(reference.labels_, ours.labels_) == 1.0
+    return set(seen)
+
+
+@pytest.mark.parametrize("n_samples, threaded", [(5_000, False), (6_000, True)])
+def test_short_fits_run_their_blocks_on_one_thread(n_samples, threaded, monkeypatch):
+    monkeypatch.setattr(lloyd_module.Lloyd, "MIN_THREADED_SAMPLES", 6_000)
+    modules = (lloyd_module, working_data_module)
+    assert _threading_seen(monkeypatch, modules, n_samples, seed=0) == {threaded}
 
 
 @pytest.mark.parametrize("work, threaded", [(5_000 * 4 * 3 + 1, False), (5_000 * 4 * 3, True)])
 def test_passes_with_enough_products_run_on_threads(work, threaded, monkeypatch):
     # Fewer points than the sample threshold, but n d k at or above the work threshold.
     monkeypatch.setattr(lloyd_module.Lloyd, "MIN_THREADED_WORK", work)
-    seen: list[bool] = []
-    block_workers = lloyd_module.block_workers
-
-    def recording(device, *, threaded=True):
-        seen.append(threaded)
-        return block_workers(device, threaded=threaded)
-
-    monkeypatch.setattr(lloyd_module, "block_workers", recording)
-    X = make_blobs(5_000, 4, centers=3, random_state=1)[0].astype(np.float32)
-    init = _init(X, 3, 1)
-    ours = KMeans(3, init=init, n_init=1).fit(X)
-    assert seen and set(seen) == {threaded}
-    reference = SklearnKMeans(3, init=init, n_init=1).fit(X)
-    assert adjusted_rand_score(reference.labels_, ours.labels_) == 1.0
+    assert _threading_seen(monkeypatch, (lloyd_module,), 5_000, seed=1) == {threaded}
 
 
 @pytest.mark.parametrize("gap_fraction", [0.0, 0.1, 2.0])
