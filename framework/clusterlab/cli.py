@@ -7,15 +7,14 @@ them, so ``clusterlab --help`` answers at once.
 from __future__ import annotations
 
 import argparse
-import atexit
 import os
 import signal
 import sys
-import threading
 from typing import Any, NoReturn
 
 from clusterlab import __version__, startup
 from clusterlab.errors import ClusterlabError, ExperimentError
+from clusterlab.quick_exit import leave
 
 # Set before torch is first imported: spinning OpenMP workers make the many small
 # operations of a clustering loop crawl whenever the cores are shared with other work.
@@ -529,31 +528,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def entry() -> NoReturn:
-    """The ``clusterlab`` console script: :func:`main`, then a quick exit with its code.
-
-    Tearing the interpreter down after a command (freeing torch, MLflow's SQLAlchemy
-    engine, matplotlib and every module object) takes longer than many commands do, and
-    nothing in it is needed: the exit handlers that matter (MLflow's, logging's flush,
-    multiprocessing's) are registered with :mod:`atexit` and run here first, then the
-    standard streams are flushed and the process leaves with ``os._exit``. Where a thread
-    of someone else's is still working, the normal exit is kept so that it can finish.
-    """
-    code = main()
-    if any(
-        not thread.daemon
-        for thread in threading.enumerate()
-        if thread is not threading.main_thread()
-    ):
-        sys.exit(code)
-    atexit._run_exitfuncs()
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except (OSError, ValueError):
-            # A reader that went away (``clusterlab report ... | head``) is not an error of
-            # the command; Python's own exit reports it the same way, with code 120.
-            code = code or 120
-    os._exit(code)
+    """The ``clusterlab`` console script: :func:`main`, then a quick exit with its code
+    (see :mod:`clusterlab.quick_exit`)."""
+    leave(main())
 
 
 if __name__ == "__main__":

@@ -163,13 +163,10 @@ CASES = [
 def _address_space_of_a_valid_validate(tmp_path: Path) -> int:
     """The peak address space of ``clusterlab validate`` on a valid file, in bytes."""
     (tmp_path / "small.yaml").write_text(SMALL)
+    # The command's own function: the console script would leave before the probe reads.
     probe = (
-        "import runpy, sys\n"
-        "sys.argv = ['clusterlab', 'validate', 'small.yaml']\n"
-        "try:\n"
-        "    runpy.run_module('clusterlab.cli', run_name='__main__')\n"
-        "except SystemExit:\n"
-        "    pass\n"
+        "from clusterlab.cli import main\n"
+        "main(['validate', 'small.yaml'])\n"
         "peak = [l for l in open('/proc/self/status') if l.startswith('VmPeak')][0]\n"
         "print('PEAK', int(peak.split()[1]) * 1024)\n"
     )

@@ -542,3 +542,41 @@ def test_the_same_grid_gives_the_same_runs_on_every_executor(tmp_path, monkeypat
                 assert stores[name][trial_hash][metric] == pytest.approx(
                     reference[metric], rel=1e-5
                 )
+
+
+def test_a_worker_preloads_the_parent_s_modules_and_passes_over_names_it_cannot_import():
+    from clusterlab.executors import processes
+
+    code = (
+        "import sys\n"
+        "from clusterlab.executors.processes import _preload\n"
+        "assert 'colorsys' not in sys.modules and 'wave' not in sys.modules\n"
+        "_preload(['colorsys', 'no_such_module_here', 'os.no_such_attribute', 'wave'])\n"
+        "print('colorsys' in sys.modules, 'wave' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["True", "True"]
+    names = processes._modules_to_preload()
+    assert names == [n for n in sys.modules if n not in ("__main__", "__mp_main__")]
+    assert names.index("clusterlab") < names.index("clusterlab.executors.processes")
+
+
+def test_close_asks_every_idle_worker_to_stop_before_waiting_for_any(store):
+    from clusterlab.executors.processes import ProcessesExecutor
+
+    executor = ProcessesExecutor(workers=2, threads_per_worker=1)
+    executor.warm_up()
+    slots = list(executor._slots)
+    asked_when_first_joined: list[bool] = []
+    first = slots[0].process.join
+
+    def join(timeout=None):
+        asked_when_first_joined.append(all(s.asked_to_stop for s in slots))
+        return first(timeout)
+
+    slots[0].process.join = join
+    executor.close()
+    assert asked_when_first_joined and asked_when_first_joined[0]
+    # They leave through the quick exit, with status 0, once their pipes say stop.
+    assert [s.process.exitcode for s in slots] == [0, 0]

@@ -10,12 +10,13 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import sys
 import time
 import traceback
 from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from clusterlab.data import available_memory
 from clusterlab.deadline import BACKSTOP_GRACE_S
@@ -24,6 +25,7 @@ from clusterlab.errors import ExperimentError
 from clusterlab.executors.base import ExecutionContext, TrialExecutor, TrialJob, WorkerError
 from clusterlab.executors.faults import Attempts, lost_result
 from clusterlab.executors.worker import run_trial
+from clusterlab.quick_exit import leave
 
 if TYPE_CHECKING:
     from clusterlab.grid import Trial
@@ -189,7 +191,7 @@ class ProcessesExecutor(TrialExecutor):
         device = self.devices[index % len(self.devices)] if self.devices else None
         process = spawn.Process(
             target=_worker_main,
-            args=(child_end, device, self.threads_per_worker),
+            args=(child_end, device, self.threads_per_worker, _modules_to_preload()),
             name=f"clusterlab-worker-{index}",
             daemon=True,
         )
@@ -202,6 +204,9 @@ class ProcessesExecutor(TrialExecutor):
 
     def close(self) -> None:
         """Stop every worker: ask politely, then terminate those still running."""
+        # All are asked first, so that they wind down together rather than in turn.
+        for slot in self._slots:
+            slot.ask_to_stop()
         for slot in self._slots:
             slot.stop()
         self._slots = []
@@ -221,6 +226,7 @@ class _Slot:
     alive: bool = True
     ready: bool = False
     assigned_at: float = 0.0
+    asked_to_stop: bool = False
 
     def assign(self, trial: Trial) -> None:
         """Send ``trial`` to this worker."""
@@ -256,13 +262,20 @@ class _Slot:
         where = f" on {self.device}" if self.device else ""
         return f"worker process {self.process.pid}{where} died ({how}) while running this trial"
 
+    def ask_to_stop(self) -> None:
+        """Tell an idle worker to finish; one that is mid-trial is left to :meth:`stop`."""
+        if self.alive and not self.asked_to_stop and self.trial is None:
+            self.asked_to_stop = True
+            self.send(None)
+
     def stop(self) -> None:
         """End the worker process and close its pipe."""
         if not self.alive:
             return
         self.alive = False
-        with contextlib.suppress(OSError):
-            self.connection.send(None)
+        if not self.asked_to_stop:
+            self.asked_to_stop = True
+            self.send(None)
         if self.trial is not None and self.process.is_alive():
             self.process.terminate()  # it is mid-trial: do not wait for the fit to end
         self.process.join(timeout=_STOP_TIMEOUT_S)
@@ -272,18 +285,46 @@ class _Slot:
         self.connection.close()
 
 
-def _worker_main(connection: Any, device: str | None, threads: int) -> None:
-    """A worker process: take the job, then trials, from the pipe until told to stop or the
-    parent is gone."""
-    # Ctrl-C in a terminal reaches the whole process group; the parent decides what stops.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+def _modules_to_preload() -> list[str]:
+    """The modules this process has imported so far, in the order it imported them: by
+    the time workers start, the plugins' modules and everything they use."""
+    return [name for name in sys.modules if name not in ("__main__", "__mp_main__")]
+
+
+def _preload(modules: Sequence[str]) -> None:
+    """Import ``modules`` (the parent's, in its order) while the parent still prepares the
+    grid, so that the job's plugins and store are quick to set up once it arrives."""
     import importlib
 
+    # Loaded before the parent opens its store, so not in its list: the default store.
+    for name in (*modules, "mlflow.store.tracking.sqlalchemy_store"):
+        if name in sys.modules:
+            continue
+        try:
+            importlib.import_module(name)
+        except Exception:
+            # Some names exist only as attributes of a package (made at import time);
+            # anything a trial really needs is imported again, with its error, when the
+            # job's plugins load.
+            continue
+
+
+def _worker_main(
+    connection: Any, device: str | None, threads: int, preload: Sequence[str] = ()
+) -> NoReturn:
+    """A worker process: take the job, then trials, from the pipe until told to stop or the
+    parent is gone; then leave at once (the parent waits for it)."""
+    _serve(connection, device, threads, preload)
+    leave(0)
+
+
+def _serve(connection: Any, device: str | None, threads: int, preload: Sequence[str]) -> None:
+    """The worker's work: preload, then the job, then one trial after another."""
+    # Ctrl-C in a terminal reaches the whole process group; the parent decides what stops.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     import torch
 
-    # The heavy imports happen while the parent still prepares the grid.
-    for module in ("mlflow.tracking", "clusterlab.trial", "clusterlab.data"):
-        importlib.import_module(module)
+    _preload(preload)
 
     torch.set_num_threads(threads)
     connection.send(("ready",))
