@@ -27,7 +27,7 @@ NAME_ALIASES = {"scikit-learn": REFERENCE, "sklearn": REFERENCE}
 
 def groups() -> dict[str, Callable[[Context], list[Row]]]:
     """Every group of cases by name, in the order they run."""
-    from benchmarks import agglomerative, dbscan, kmeans, overhead, startup
+    from benchmarks import agglomerative, dbscan, fits, kmeans, overhead, startup
 
     found: dict[str, Callable[[Context], list[Row]]] = {
         "kmeans": kmeans.run,
@@ -45,6 +45,7 @@ def groups() -> dict[str, Callable[[Context], list[Row]]]:
         *dbscan.scaling(ctx),
         *agglomerative.scaling(ctx),
     ]
+    found["fits"] = fits.run
     found["overhead"] = overhead.run
     found["startup"] = startup.run
     return found

@@ -42,6 +42,7 @@ GROUP_NAMES = (
     "silhouette",
     "scaleout",
     "scaling",
+    "fits",
     "overhead",
     "startup",
 )
@@ -281,24 +282,44 @@ def plot_scaling(rows: list[Row], out_dir: Path) -> list[Path]:
     for algorithm, series in by_group.items():
         figure, (left, right) = pyplot.subplots(1, 2, figsize=(10, 4))
         names = list(dict.fromkeys(name for row in series for name in row.times))
+        # One curve per implementation and variant (the linkage, the dimension): the
+        # params other than n and eps that differ between the group's rows.
+        varying = [
+            key
+            for key in series[0].params
+            if key not in ("n", "eps") and len({repr(r.params.get(key)) for r in series}) > 1
+        ]
+
+        def variant(row: Row, varying: list[str] = varying) -> str:
+            return ", ".join(f"{key}={row.params.get(key)}" for key in varying)
+
         for name in names:
-            points = [(r.params["n"], r.times.get(name), r.peak_mb.get(name)) for r in series]
-            ns = [n for n, t, _ in points if t is not None]
-            left.plot(ns, [t for _, t, _ in points if t is not None], marker="o", label=name)
-            right.plot(
-                [n for n, _, m in points if m is not None],
-                [max(m, 0.1) for _, _, m in points if m is not None],
-                marker="o",
-                label=name,
-            )
+            for label in dict.fromkeys(variant(r) for r in series):
+                curve = [r for r in series if variant(r) == label]
+                points = [(r.params["n"], r.times.get(name), r.peak_mb.get(name)) for r in curve]
+                shown = f"{name} {label}".strip()
+                left.plot(
+                    [n for n, t, _ in points if t is not None],
+                    [t for _, t, _ in points if t is not None],
+                    marker="o",
+                    label=shown,
+                )
+                right.plot(
+                    [n for n, _, m in points if m is not None],
+                    [max(m, 0.1) for _, _, m in points if m is not None],
+                    marker="o",
+                    label=shown,
+                )
         unit = series[0].unit
         left.set(xscale="log", yscale="log", xlabel="n", ylabel=f"time ({unit})")
         right.set(xscale="log", yscale="log", xlabel="n", ylabel="peak memory growth (MB)")
         for axes in (left, right):
             axes.xaxis.set_minor_formatter(NullFormatter())
             axes.grid(True, which="both", alpha=0.3)
-            axes.legend()
-        fixed = [f"{k}={v}" for k, v in series[-1].params.items() if k not in ("n", "eps")]
+            axes.legend(fontsize="small")
+        fixed = [
+            f"{k}={v}" for k, v in series[-1].params.items() if k not in ("n", "eps", *varying)
+        ]
         if "eps" in series[-1].params:
             fixed.append("eps scaled to keep the neighbour count")
         figure.suptitle(f"{algorithm} against n ({', '.join(fixed)})")

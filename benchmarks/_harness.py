@@ -27,7 +27,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +36,13 @@ import numpy as np
 SUBJECT = "clusterlab"
 REFERENCE = "sklearn"
 WARMUP_ROWS = 2_000
+# Scaling points up to this many samples are timed in this process, in alternation, and
+# checked like the groups' own cases; larger ones run in fresh processes (the groups'
+# cases check those sizes). Points up to SHORT_FIT_N take more rounds: a fit there takes
+# milliseconds, and one round's time is mostly noise.
+CHECKED_SCALING_N = 10_000
+SHORT_FIT_N = 5_000
+SHORT_FIT_REPEATS = 15
 # A case where one call takes longer than this runs one round, not ``repeats``.
 LONG_CALL_S = 60.0
 # A child process fits up to three times, and no more once its fits took this long.
@@ -330,6 +337,36 @@ def measure(
                 row.peak_mb[impl.name] = got["peak_mb"]
         path.unlink(missing_ok=True)
     return row.settle()
+
+
+def size_label(n: int) -> str:
+    """``500``, ``2k``, ``25k``, ``1M``: a sample count as the tables show it."""
+    if n >= 1_000_000 and n % 1_000_000 == 0:
+        return f"{n // 1_000_000}M"
+    return f"{n / 1000:g}k" if n >= 1000 else str(n)
+
+
+def scaling_point(
+    row: Row,
+    ctx: Context,
+    data: Mapping[str, np.ndarray],
+    params: Mapping[str, Any],
+    impls: list[Impl],
+    check: Callable[[Mapping[str, Any]], str],
+    *,
+    index: int,
+    per: Callable[[str, Any], float] | None = None,
+) -> Row:
+    """One point of a scaling curve: checked and timed here up to
+    :data:`CHECKED_SCALING_N` samples (with peak memory from children), else timed in
+    fresh processes, the order of the implementations alternating from point to point."""
+    n = int(row.params["n"])
+    if n <= CHECKED_SCALING_N:
+        repeats = max(ctx.repeats, SHORT_FIT_REPEATS) if n <= SHORT_FIT_N else ctx.repeats
+        local = replace(ctx, repeats=repeats)
+        return measure(row, local, data, params, impls, check, per=per, memory=True)
+    order = impls if index % 2 == 0 else impls[::-1]
+    return measure_in_children(row, ctx, data, params, order, per_iteration=per is not None)
 
 
 def measure_in_children(

@@ -22,7 +22,8 @@ from benchmarks._harness import (
     Row,
     Target,
     measure,
-    measure_in_children,
+    scaling_point,
+    size_label,
     to_numpy,
 )
 
@@ -32,9 +33,12 @@ D = 16
 N, QUICK_N = 20_000, 4_000
 # Time goals against scikit-learn, and whether clusterlab must also beat fastcluster.
 GOALS = {"ward": (0.2, True), "average": (0.2, True), "single": (0.5, False)}
-SCALING_N = [2_000, 5_000, 10_000, 20_000]
-QUICK_SCALING_N = [1_000, 2_000, 4_000]
-SCALING_LINKAGE = "ward"
+SCALING_N = [500, 2_000, 4_000, 10_000, 20_000]
+QUICK_SCALING_N = [500, 2_000, 4_000]
+SCALING_LINKAGES = ("ward", "average", "complete", "single")
+# From this many points the scaling curves hold the linkages to the cases' goals (GOALS);
+# below it, and for complete linkage, to scikit-learn's time.
+GOALS_FROM_N = 4_000
 
 
 def make_data(n: int, d: int = D, seed: int = 0) -> dict[str, np.ndarray]:
@@ -140,17 +144,20 @@ def run(ctx: Context) -> list[Row]:
 
 
 def scaling(ctx: Context) -> list[Row]:
-    """Ward's time and peak memory against n, each fit in a fresh process."""
+    """Time and peak memory of the four linkages against n, from 500 points (see
+    :func:`benchmarks._harness.scaling_point`)."""
     rows = []
     chosen = impls()
-    for index, n in enumerate(QUICK_SCALING_N if ctx.quick else SCALING_N):
-        params = {"linkage": SCALING_LINKAGE, "device": ctx.device}
-        row = Row(
-            "scaling:agglomerative",
-            f"{SCALING_LINKAGE} n={n / 1000:g}k",
-            params={"n": n, "d": D, "linkage": SCALING_LINKAGE},
-        )
-        ctx.log(f"agglomerative scaling {row.case} ...")
-        order = chosen if index % 2 == 0 else chosen[::-1]
-        rows.append(measure_in_children(row, ctx, make_data(n), params, order))
+    for linkage in SCALING_LINKAGES:
+        for index, n in enumerate(QUICK_SCALING_N if ctx.quick else SCALING_N):
+            limit = GOALS[linkage][0] if linkage in GOALS and n >= GOALS_FROM_N else 1.0
+            params = {"linkage": linkage, "device": ctx.device}
+            row = Row(
+                "scaling:agglomerative",
+                f"{linkage} n={size_label(n)}",
+                params={"n": n, "d": D, "linkage": linkage},
+                targets=[Target("time", REFERENCE, limit)],
+            )
+            ctx.log(f"agglomerative scaling {row.case} ...")
+            rows.append(scaling_point(row, ctx, make_data(n), params, chosen, check, index=index))
     return rows

@@ -24,7 +24,8 @@ from benchmarks._harness import (
     Row,
     Target,
     measure,
-    measure_in_children,
+    scaling_point,
+    size_label,
     to_numpy,
 )
 
@@ -51,8 +52,11 @@ PLANE = Shape(d=2, eps_at=0.1, n_at=100_000, time_limit=1.0, memory_limit=1.0)
 SPACE = Shape(d=16, eps_at=3.3, n_at=50_000, time_limit=0.5, memory_limit=1.0)
 CASES = [(PLANE, 100_000), (SPACE, 50_000)]
 QUICK_CASES = [(PLANE, 20_000), (SPACE, 10_000)]
-SCALING_N = [10_000, 25_000, 50_000, 100_000, 200_000]
-QUICK_SCALING_N = [10_000, 20_000, 40_000]
+SCALING_N = {
+    PLANE: [500, 2_000, 5_000, 10_000, 25_000, 50_000, 100_000, 200_000],
+    SPACE: [500, 2_000, 5_000, 10_000, 20_000, 50_000],
+}
+QUICK_SCALING_N = {PLANE: [500, 2_000, 10_000, 20_000], SPACE: [500, 2_000, 5_000]}
 
 
 def make_data(n: int, d: int, seed: int = 0) -> dict[str, np.ndarray]:
@@ -161,7 +165,7 @@ def run(ctx: Context) -> list[Row]:
             targets.append(Target("memory", REFERENCE, shape.memory_limit))
         row = Row(
             "dbscan",
-            f"n={n // 1000}k d={shape.d} eps={eps:g}",
+            f"n={size_label(n)} d={shape.d} eps={eps:g}",
             params={"n": n, "d": shape.d, "eps": eps, "min_samples": MIN_SAMPLES},
             targets=targets,
         )
@@ -173,17 +177,22 @@ def run(ctx: Context) -> list[Row]:
 
 
 def scaling(ctx: Context) -> list[Row]:
-    """Time and peak memory against n in 2-D (constant density), each fit in a fresh process."""
+    """Time and peak memory against n at constant density, in 2-D and 16-D, from 500
+    points (see :func:`benchmarks._harness.scaling_point`); goals at every point: time
+    ≤ 1.0× and peak memory ≤ 1.0× scikit-learn."""
     rows = []
-    for index, n in enumerate(QUICK_SCALING_N if ctx.quick else SCALING_N):
-        eps = PLANE.eps(n)
-        params = {"eps": eps, "min_samples": MIN_SAMPLES, "device": ctx.device}
-        row = Row(
-            "scaling:dbscan",
-            f"n={n // 1000}k eps={eps:g}",
-            params={"n": n, "d": PLANE.d, "eps": eps, "min_samples": MIN_SAMPLES},
-        )
-        ctx.log(f"dbscan scaling {row.case} ...")
-        order = impls() if index % 2 == 0 else impls()[::-1]
-        rows.append(measure_in_children(row, ctx, make_data(n, PLANE.d), params, order))
+    for shape, sizes in (QUICK_SCALING_N if ctx.quick else SCALING_N).items():
+        for index, n in enumerate(sizes):
+            eps = shape.eps(n)
+            params = {"eps": eps, "min_samples": MIN_SAMPLES, "device": ctx.device}
+            row = Row(
+                "scaling:dbscan",
+                f"n={size_label(n)} d={shape.d} eps={eps:g}",
+                params={"n": n, "d": shape.d, "eps": eps, "min_samples": MIN_SAMPLES},
+                targets=[Target("time", REFERENCE, 1.0), Target("memory", REFERENCE, 1.0)],
+            )
+            ctx.log(f"dbscan scaling {row.case} ...")
+            data = make_data(n, shape.d)
+            check = make_check(data["X"], eps)
+            rows.append(scaling_point(row, ctx, data, params, impls(), check, index=index))
     return rows

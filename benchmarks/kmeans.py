@@ -22,15 +22,16 @@ from benchmarks._harness import (
     Row,
     Target,
     measure,
-    measure_in_children,
+    scaling_point,
+    size_label,
 )
 
 ITERATIONS = 20
 RTOL = 1e-4
 CASES = [(100_000, 32, 16), (1_000_000, 32, 64), (200_000, 128, 256)]
 QUICK_CASES = [(20_000, 32, 16), (100_000, 32, 64), (20_000, 128, 256)]
-SCALING_N = [10_000, 30_000, 100_000, 300_000, 1_000_000]
-QUICK_SCALING_N = [10_000, 30_000, 100_000]
+SCALING_N = [500, 2_000, 5_000, 10_000, 30_000, 100_000, 300_000, 1_000_000]
+QUICK_SCALING_N = [500, 2_000, 10_000, 30_000]
 SCALING_SHAPE = (32, 16)
 
 
@@ -147,10 +148,6 @@ def impls() -> list[Impl]:
     return found
 
 
-def _label(n: int) -> str:
-    return f"{n // 1_000_000}M" if n >= 1_000_000 and n % 1_000_000 == 0 else f"{n // 1000}k"
-
-
 def run(ctx: Context) -> list[Row]:
     """The K-Means cases: time per iteration, target ≤ 1.0× scikit-learn."""
     rows = []
@@ -159,7 +156,7 @@ def run(ctx: Context) -> list[Row]:
         params = {"iterations": ITERATIONS, "device": ctx.device}
         row = Row(
             "kmeans",
-            f"n={_label(n)} d={d} k={k}",
+            f"n={size_label(n)} d={d} k={k}",
             params={"n": n, "d": d, "k": k, "iterations": ITERATIONS, "tol": 0.0},
             unit="s/iter",
             targets=[Target("time", REFERENCE, 1.0)],
@@ -177,15 +174,24 @@ def per_iteration(name: str, result: Any) -> float:
 
 
 def scaling(ctx: Context) -> list[Row]:
-    """Time per iteration and peak memory against n, each fit in a fresh process."""
+    """Time per iteration and peak memory against n, from 500 points (see
+    :func:`benchmarks._harness.scaling_point`); goal ≤ 1.0× scikit-learn at every point."""
     d, k = SCALING_SHAPE
     rows = []
     chosen = [i for i in impls() if i.name != "faiss"]
     for index, n in enumerate(QUICK_SCALING_N if ctx.quick else SCALING_N):
         params = {"iterations": ITERATIONS, "device": ctx.device}
-        row = Row("scaling:kmeans", f"n={_label(n)}", {"n": n, "d": d, "k": k}, unit="s/iter")
+        row = Row(
+            "scaling:kmeans",
+            f"n={size_label(n)}",
+            {"n": n, "d": d, "k": k},
+            unit="s/iter",
+            targets=[Target("time", REFERENCE, 1.0)],
+        )
         ctx.log(f"kmeans scaling {row.case} ...")
-        order = chosen if index % 2 == 0 else chosen[::-1]
         data = make_data(n, d, k)
-        rows.append(measure_in_children(row, ctx, data, params, order, per_iteration=True))
+        check = make_check(data["X"])
+        rows.append(
+            scaling_point(row, ctx, data, params, chosen, check, index=index, per=per_iteration)
+        )
     return rows
