@@ -568,6 +568,10 @@ def test_close_asks_every_idle_worker_to_stop_before_waiting_for_any(store):
     executor = ProcessesExecutor(workers=2, threads_per_worker=1)
     executor.warm_up()
     slots = list(executor._slots)
+    # Idle, not still importing: a worker that is still starting may be killed on close.
+    for slot in slots:
+        assert slot.connection.poll(120)
+        assert slot.connection.recv() == ("ready",)
     asked_when_first_joined: list[bool] = []
     first = slots[0].process.join
 
