@@ -346,6 +346,13 @@ def size_label(n: int) -> str:
     return f"{n / 1000:g}k" if n >= 1000 else str(n)
 
 
+def rounds_for(ctx: Context, n: int) -> Context:
+    """``ctx`` with at least :data:`SHORT_FIT_REPEATS` rounds for fits of up to
+    :data:`SHORT_FIT_N` samples, which take milliseconds each."""
+    repeats = max(ctx.repeats, SHORT_FIT_REPEATS) if n <= SHORT_FIT_N else ctx.repeats
+    return replace(ctx, repeats=repeats)
+
+
 def scaling_point(
     row: Row,
     ctx: Context,
@@ -362,9 +369,7 @@ def scaling_point(
     fresh processes, the order of the implementations alternating from point to point."""
     n = int(row.params["n"])
     if n <= CHECKED_SCALING_N:
-        repeats = max(ctx.repeats, SHORT_FIT_REPEATS) if n <= SHORT_FIT_N else ctx.repeats
-        local = replace(ctx, repeats=repeats)
-        return measure(row, local, data, params, impls, check, per=per, memory=True)
+        return measure(row, rounds_for(ctx, n), data, params, impls, check, per=per, memory=True)
     order = impls if index % 2 == 0 else impls[::-1]
     return measure_in_children(row, ctx, data, params, order, per_iteration=per is not None)
 

@@ -16,7 +16,6 @@ group's check).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -24,14 +23,13 @@ import numpy as np
 from benchmarks import agglomerative, dbscan
 from benchmarks._harness import (
     REFERENCE,
-    SHORT_FIT_N,
-    SHORT_FIT_REPEATS,
     Context,
     Disagreement,
     Impl,
     Row,
     Target,
     measure,
+    rounds_for,
     size_label,
     to_numpy,
 )
@@ -143,9 +141,7 @@ def run(ctx: Context) -> list[Row]:
     """Each whole fit at each size; goal ≤ 1.0× scikit-learn."""
     rows = []
     for n in QUICK_SIZES if ctx.quick else SIZES:
-        # A fit of a few milliseconds needs more rounds than one of seconds.
-        repeats = max(ctx.repeats, SHORT_FIT_REPEATS) if n <= SHORT_FIT_N else ctx.repeats
-        local = replace(ctx, repeats=repeats)
+        local = rounds_for(ctx, n)
         for case, data, impls, check in _cases(n):
             row = Row(
                 "fits",

@@ -12,6 +12,7 @@ import os
 import shutil
 import sqlite3
 import tempfile
+from importlib.metadata import version
 from pathlib import Path
 
 from clusterlab.tracking.uri import local_store_path
@@ -30,8 +31,6 @@ def cache_dir() -> Path:
 
 
 def _template_path() -> Path:
-    from importlib.metadata import version
-
     return cache_dir() / f"mlflow-{version('mlflow')}-empty.db"
 
 
