@@ -22,12 +22,13 @@ step per round (``L`` leaves), with one transfer of the plan to the host per rou
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from functools import partial
+from functools import cached_property, partial
 from typing import Any
 
 import numpy as np
 import torch
 
+from clusterlab_algorithms._hdbscan.plan import LeafPairs, Planner
 from clusterlab_algorithms._hdbscan.reachability import _EXACT_MARGIN
 from clusterlab_algorithms._linkage.single import boruvka_step
 from clusterlab_algorithms._neighbors.blocks import kd_order
@@ -60,7 +61,14 @@ _FIRST_POINTS = 16
 # Leaves searched by one task of the thread pool.
 _LEAVES_PER_TASK = 16
 # Row x candidate pairs of one padded block of the batched search (few features).
-_BATCH_PAIRS = 1 << 21
+_BATCH_PAIRS = 1 << 19
+# The candidate table of a padded block (a few integers per entry, where the block has
+# a few bytes per pair) holds at most this share of its pairs.
+_TABLE_SHARE = 4
+# Integer dtypes by element size, to reuse a float buffer for components.
+_SAME_SIZE_INT = {4: torch.int32, 8: torch.int64}
+# Entries of the nearest-point table handled at once.
+_NEAR_CHUNK = 1 << 18
 
 
 class Leaves:
@@ -85,21 +93,24 @@ class Leaves:
         self.leaf_of = torch.repeat_interleave(
             torch.arange(len(starts), device=device), self.sizes, output_size=n
         )
-        n_leaves = len(starts)
-        centers = torch.zeros((n_leaves, X.shape[1]), dtype=X.dtype, device=device)
-        centers.index_add_(0, self.leaf_of, self.X)
-        centers /= self.sizes[:, None].to(X.dtype)
-        spread = torch.linalg.vector_norm(self.X - centers[self.leaf_of], dim=1)
-        radii = torch.zeros(n_leaves, dtype=X.dtype, device=device)
-        radii.scatter_reduce_(0, self.leaf_of, spread, reduce="amax")
-        # Slack: the radii and centre distances are rounded, and a bound must never cut
-        # a true pair.
-        radii = radii * (1 + 1e-6) + 1e-12
-        between = torch.cdist(centers, centers)
-        reach = radii[:, None] + radii[None, :]
-        #: Lower and upper bounds of the distances between the points of two leaves.
-        self.gap = (between - reach).clamp_(min=0) * (1 - 1e-6)
-        self.span = (between + reach) * (1 + 1e-6)
+        #: Bounding balls of the leaves, and of groups of them, for the tree's plans.
+        self.planner = Planner(self.X, self.leaf_of, self.sizes)
+
+    @cached_property
+    def gap(self) -> torch.Tensor:
+        """Lower bounds of the distances between the points of two leaves (``L x L``)."""
+        return self._bounds[0]
+
+    @cached_property
+    def span(self) -> torch.Tensor:
+        """Upper bounds of the distances between the points of two leaves (``L x L``)."""
+        return self._bounds[1]
+
+    @cached_property
+    def _bounds(self) -> tuple[torch.Tensor, torch.Tensor]:
+        balls = self.planner.leaves
+        every = torch.arange(len(self.starts), device=self.X.device)
+        return balls.gap_span(every, balls)
 
     def positions(self, leaves: np.ndarray) -> torch.Tensor:
         """The positions of the points of ``leaves``, in order."""
@@ -148,7 +159,7 @@ def core_distances(leaves: Leaves, min_samples: int) -> tuple[torch.Tensor, torc
     n = X.shape[0]
     device = X.device
     if use_kd_tree(X):
-        dist, near = nearest_points(X, min(n, min_samples))
+        dist, near = nearest_points(X, min(n, min_samples), _index_dtype(n))
         return dist[:, min_samples - 1].contiguous(), near
     k = min(n, min_samples if leaves.direct else min_samples + _EXACT_MARGIN)
     n_leaves = len(leaves.starts)
@@ -163,7 +174,7 @@ def core_distances(leaves: Leaves, min_samples: int) -> tuple[torch.Tensor, torc
     gap = leaves.gap.cpu().numpy()
     sizes = leaves.sizes.cpu().numpy()
     core_sq = torch.empty(n, dtype=X.dtype, device=device)
-    near = torch.empty((n, min(n, min_samples)), dtype=torch.int64, device=device)
+    near = torch.empty((n, min(n, min_samples)), dtype=_index_dtype(n), device=device)
 
     def search(first_leaf: int, last_leaf: int) -> None:
         for leaf in range(first_leaf, last_leaf):
@@ -218,6 +229,11 @@ def core_distances(leaves: Leaves, min_samples: int) -> tuple[torch.Tensor, torc
     return core_sq.sqrt_(), near
 
 
+def _index_dtype(n: int) -> torch.dtype:
+    """The narrowest index dtype for positions below ``n`` that torch indexes with."""
+    return torch.int32 if n < 2**31 else torch.int64
+
+
 def reachability_tree(
     leaves: Leaves, core: torch.Tensor, near: torch.Tensor, alpha: float
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -227,46 +243,28 @@ def reachability_tree(
     positions in :attr:`Leaves.ids` order. ``near`` holds each point's nearest points:
     their edges into other components bound each component's shortest edge, and a point
     whose core distance reaches that bound cannot beat it, so its row is not searched.
+    Each round's leaf pairs come from :class:`.plan.Planner`.
     """
     X = leaves.X
     n = X.shape[0]
     device = X.device
     ids = torch.arange(n, device=device)
     n_leaves = len(leaves.starts)
+    planner = leaves.planner
     scale = 1.0 / float(alpha)
     core_sq = core * core
-    # Per leaf pair, bounds of the mutual reachability of their points.
-    low_core = torch.full((n_leaves,), torch.inf, dtype=X.dtype, device=device)
-    low_core.scatter_reduce_(0, leaves.leaf_of, core, reduce="amin")
-    high_core = torch.zeros(n_leaves, dtype=X.dtype, device=device)
-    high_core.scatter_reduce_(0, leaves.leaf_of, core, reduce="amax")
-    lower = torch.maximum(leaves.gap * scale, torch.maximum(low_core[:, None], low_core[None, :]))
-    upper = torch.maximum(
-        leaves.span * scale, torch.maximum(high_core[:, None], high_core[None, :])
-    )
-    lower_sq = lower.square()
+    low_core = _per_leaf(leaves, core, "amin")
+    high_core = _per_leaf(leaves, core, "amax")
     component = ids.clone()
-    near_dist = leaves.exact(ids, near).sqrt_().mul_(scale)
-    near_weight = torch.maximum(torch.maximum(core[:, None], core[near]), near_dist)
-    near_weight = near_weight.square_()
+    near_weight = _near_weights(leaves, core, near, scale)
     first: list[torch.Tensor] = []
     second: list[torch.Tensor] = []
     joined = 0
     while joined < n - 1:
-        low = torch.full((n_leaves,), n, dtype=torch.int64, device=device)
-        low.scatter_reduce_(0, leaves.leaf_of, component, reduce="amin")
-        high = torch.full((n_leaves,), -1, dtype=torch.int64, device=device)
-        high.scatter_reduce_(0, leaves.leaf_of, component, reduce="amax")
-        single = low == high
-        same = single[:, None] & single[None, :] & (low[:, None] == low[None, :])
-        # Leaf B surely holds a point outside the component of A's points when B holds
-        # two components, or both are single and differ.
-        other = ~single[None, :] | (single[:, None] & single[None, :] & ~same)
-        bound = torch.where(other, upper, torch.inf).amin(1)
-        # The best edge each point has among its nearest points, into another component.
-        weight = near_weight.masked_fill(component[near] == component[:, None], torch.inf)
-        nearest, pick = weight.min(1)
-        partner = near.gather(1, pick[:, None]).squeeze(1)
+        low = _per_leaf(leaves, component, "amin")
+        high = _per_leaf(leaves, component, "amax")
+        bound = planner.bounds(low, high, high_core, scale)
+        nearest, partner = _nearest_other(near, near_weight, component)
         found = torch.full((n,), torch.inf, dtype=X.dtype, device=device)
         found.scatter_reduce_(0, component, nearest, reduce="amin")
         best = found.clone()
@@ -281,24 +279,23 @@ def reachability_tree(
         low_active.scatter_reduce_(
             0, leaves.leaf_of, torch.where(active, core_sq, torch.inf), reduce="amin"
         )
-        floor = torch.maximum(lower_sq, low_active[:, None])
-        needed = ((floor <= reach[:, None]) & ~same).cpu().numpy()
+        plan = planner.pairs(low, high, low_core, reach, low_active, scale)
         active_host = active.cpu().numpy()
-        busy = np.flatnonzero(needed.any(1))
-
+        counts = plan.counts()
+        busy = np.flatnonzero(counts)
         if leaves.direct:
             # Leaves in order of their work, in tasks of similar leaves: one padded block
             # per task instead of a few launches per leaf.
             rows_of = np.add.reduceat(active_host.astype(np.int64), leaves.starts)[busy]
-            cands_of = needed[busy].astype(np.int64) @ leaves.sizes_host
+            owner = np.repeat(np.arange(n_leaves), counts)
+            points = np.bincount(owner, leaves.sizes_host[plan.pair_leaf], minlength=n_leaves)
+            cands_of = points[busy].astype(np.int64)
             by_work = np.argsort(cands_of, kind="stable")
             busy, rows_of, cands_of = busy[by_work], rows_of[by_work], cands_of[by_work]
             blocks = _work_blocks(rows_of, cands_of, _BATCH_PAIRS)
         else:
             blocks = list(row_blocks(busy.size, _LEAVES_PER_TASK))
-        state = _Round(
-            leaves, busy, needed, active_host, core_sq, component, nearest, partner, scale
-        )
+        state = _Round(leaves, busy, plan, active_host, core_sq, component, nearest, partner, scale)
         search = partial(_search_batched if leaves.direct else _search_rows, state)
         with block_workers(device) as workers:
             workers.map(search, blocks)
@@ -312,6 +309,49 @@ def reachability_tree(
     return a, b, weights
 
 
+def _per_leaf(leaves: Leaves, values: torch.Tensor, reduce: str) -> torch.Tensor:
+    """``reduce`` of the per-position ``values`` over each leaf's points."""
+    out = torch.zeros(len(leaves.starts), dtype=values.dtype, device=values.device)
+    return out.scatter_reduce_(0, leaves.leaf_of, values, reduce=reduce, include_self=False)
+
+
+def _near_chunks(near: torch.Tensor, width: int = 1) -> list[tuple[int, int]]:
+    """Row ranges of ``near`` of about ``_NEAR_CHUNK`` entries (of ``width`` values) each."""
+    rows = max(1, _NEAR_CHUNK // max(1, near.shape[1] * width))
+    return list(row_blocks(near.shape[0], rows))
+
+
+def _near_weights(
+    leaves: Leaves, core: torch.Tensor, near: torch.Tensor, scale: float
+) -> torch.Tensor:
+    """Squared mutual reachability of each point to each of its ``near`` points."""
+    weights = torch.empty(near.shape, dtype=core.dtype, device=core.device)
+    for start, stop in _near_chunks(near, leaves.X.shape[1]):
+        rows = torch.arange(start, stop, device=near.device)
+        cols = near[start:stop]
+        dist = leaves.exact(rows, cols).sqrt_().mul_(scale)
+        reach = torch.maximum(torch.maximum(core[start:stop, None], core[cols]), dist)
+        weights[start:stop] = reach.square_()
+    return weights
+
+
+def _nearest_other(
+    near: torch.Tensor, weights: torch.Tensor, component: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each point's lightest edge (squared) to one of its ``near`` points in another
+    component (``inf`` where there is none), and that point."""
+    n = near.shape[0]
+    nearest = torch.empty(n, dtype=weights.dtype, device=weights.device)
+    partner = torch.empty(n, dtype=torch.int64, device=weights.device)
+    for start, stop in _near_chunks(near):
+        cols = near[start:stop]
+        inside = component[cols] == component[start:stop, None]
+        value, pick = weights[start:stop].masked_fill(inside, torch.inf).min(1)
+        nearest[start:stop] = value
+        partner[start:stop] = cols.gather(1, pick[:, None]).squeeze(1)
+    return nearest, partner
+
+
 @dataclass(frozen=True)
 class _Round:
     """What one Borůvka round's searches read (and, ``nearest`` and ``partner``, improve)."""
@@ -319,8 +359,8 @@ class _Round:
     leaves: Leaves
     #: The leaves to search, in the order the tasks' ``(first, last)`` index.
     busy: np.ndarray
-    #: Leaf x leaf: which candidate leaves each leaf is measured against.
-    needed: np.ndarray
+    #: Which candidate leaves each leaf is measured against.
+    plan: LeafPairs
     #: Per position: whether its row can still improve its component's edge.
     active: np.ndarray
     core_sq: torch.Tensor
@@ -339,7 +379,7 @@ def _search_rows(state: _Round, first: int, last: int) -> None:
 
     Improves ``nearest`` (squared reachability) and ``partner`` of those rows in place.
     """
-    leaves, busy, needed, active, core_sq, component, nearest, partner, scale = state.fields()
+    leaves, busy, plan, active, core_sq, component, nearest, partner, scale = state.fields()
     device = leaves.X.device
     for leaf in busy[first:last].tolist():
         start, stop = int(leaves.starts[leaf]), int(leaves.stops[leaf])
@@ -347,28 +387,35 @@ def _search_rows(state: _Round, first: int, last: int) -> None:
         if rows.size == 0:
             continue
         rows_t = torch.from_numpy(rows).to(device)
-        cand = leaves.positions(np.flatnonzero(needed[leaf]))
-        block = leaves.sq_dists_rows(rows_t, cand)
-        if scale != 1.0:
-            block.mul_(scale * scale)
-        torch.maximum(block, core_sq[cand][None, :], out=block)
-        torch.maximum(block, core_sq[rows_t, None], out=block)
-        block.masked_fill_(component[rows_t, None] == component[cand][None, :], torch.inf)
-        value, at = torch.min(block, dim=1)
-        better = value < nearest[rows_t]
-        nearest[rows_t] = torch.where(better, value, nearest[rows_t])
-        partner[rows_t] = torch.where(better, cand[at], partner[rows_t])
+        every = leaves.positions(plan.of(leaf))
+        # Candidates in pieces, so that a block stays within _BATCH_PAIRS pairs.
+        piece = max(1, _BATCH_PAIRS // rows.size)
+        for cand in torch.split(every, piece):
+            block = leaves.sq_dists_rows(rows_t, cand)
+            if scale != 1.0:
+                block.mul_(scale * scale)
+            torch.maximum(block, core_sq[cand][None, :], out=block)
+            torch.maximum(block, core_sq[rows_t, None], out=block)
+            block.masked_fill_(component[rows_t, None] == component[cand][None, :], torch.inf)
+            value, at = torch.min(block, dim=1)
+            better = value < nearest[rows_t]
+            nearest[rows_t] = torch.where(better, value, nearest[rows_t])
+            partner[rows_t] = torch.where(better, cand[at], partner[rows_t])
 
 
 def _work_blocks(rows: np.ndarray, cands: np.ndarray, pairs: int) -> list[tuple[int, int]]:
     """Consecutive ``(start, stop)`` groups of leaves whose padded blocks (their rows
     times the group's most candidates; leaves come in growing candidate counts) stay
-    within ``pairs`` pairs, or hold one leaf."""
+    within ``pairs`` pairs, and whose candidate tables (leaves times most candidates)
+    within ``pairs / _TABLE_SHARE``, or hold one leaf."""
     blocks = []
     start, held = 0, 0
     for leaf in range(rows.size):
         held += int(rows[leaf])
-        if leaf > start and held * int(cands[leaf]) > pairs:
+        most = int(cands[leaf])
+        if leaf > start and (
+            held * most > pairs or (leaf - start + 1) * most * _TABLE_SHARE > pairs
+        ):
             blocks.append((start, leaf))
             start, held = leaf, int(rows[leaf])
     if start < rows.size:
@@ -385,8 +432,12 @@ def _ranges(starts: np.ndarray, stops: np.ndarray) -> np.ndarray:
 
 def _search_batched(state: _Round, first: int, last: int) -> None:
     """:func:`_search_rows` for leaves ``busy[first:last]`` in one padded block: each
-    active row against its leaf's candidates, distances from coordinate differences."""
-    leaves, busy, needed, active, core_sq, component, nearest, partner, scale = state.fields()
+    active row against its leaf's candidates, distances from coordinate differences.
+
+    The candidates' coordinates, core distances and components are gathered once per
+    leaf and copied to its rows whole, into two reused buffers the size of the block.
+    """
+    leaves, busy, plan, active, core_sq, component, nearest, partner, scale = state.fields()
     device = leaves.X.device
     group = busy[first:last]
     starts, stops = leaves.starts[group], leaves.stops[group]
@@ -396,27 +447,38 @@ def _search_batched(state: _Round, first: int, last: int) -> None:
     rows, row_owner = positions[keep], owner[keep]
     if rows.size == 0:
         return
-    pair_owner, pair_leaf = np.nonzero(needed[group])
+    counts = plan.counts()[group]
+    pair_leaf = plan.pair_leaf[_ranges(plan.offsets[group], plan.offsets[group + 1])]
+    pair_owner = np.repeat(np.arange(group.size), counts)
     cand = _ranges(leaves.starts[pair_leaf], leaves.stops[pair_leaf])
     cand_owner = np.repeat(pair_owner, leaves.sizes_host[pair_leaf])
-    counts = np.bincount(cand_owner, minlength=group.size)
-    column = np.arange(cand.size) - np.repeat(np.cumsum(counts) - counts, counts)
+    per_leaf = np.bincount(cand_owner, minlength=group.size)
+    column = np.arange(cand.size) - np.repeat(np.cumsum(per_leaf) - per_leaf, per_leaf)
     # Padding repeats a leaf's first candidate: a duplicate cannot change the minimum.
-    table = np.repeat(cand[np.cumsum(counts) - counts][:, None], int(counts.max()), axis=1)
+    table = np.repeat(cand[np.cumsum(per_leaf) - per_leaf][:, None], int(per_leaf.max()), axis=1)
     table[cand_owner, column] = cand
     rows_t = torch.from_numpy(rows).to(device)
-    cols = torch.from_numpy(table).to(device)[torch.from_numpy(row_owner).to(device)]
+    owner_t = torch.from_numpy(row_owner).to(device)
+    table_t = torch.from_numpy(table).to(device)
     X = leaves.X
-    block = torch.zeros(cols.shape, dtype=X.dtype, device=device)
+    shape = (rows.size, table.shape[1])
+    block = torch.zeros(shape, dtype=X.dtype, device=device)
+    term = torch.empty(shape, dtype=X.dtype, device=device)
     for k in range(X.shape[1]):
-        term = X[:, k][cols].sub_(X[rows_t, k][:, None])
+        torch.index_select(X[:, k][table_t], 0, owner_t, out=term)
+        term.sub_(X[rows_t, k][:, None])
         block.addcmul_(term, term)
     if scale != 1.0:
         block.mul_(scale * scale)
-    torch.maximum(block, core_sq[cols], out=block)
+    torch.maximum(block, torch.index_select(core_sq[table_t], 0, owner_t, out=term), out=block)
     torch.maximum(block, core_sq[rows_t, None], out=block)
-    block.masked_fill_(component[cols] == component[rows_t, None], torch.inf)
+    # Components are compared in the reused buffer, as integers of its element size
+    # (32 bits hold them: there are fewer than 2^31 points).
+    as_int = _SAME_SIZE_INT[term.element_size()]
+    theirs = term.view(as_int)
+    torch.index_select(component[table_t].to(as_int), 0, owner_t, out=theirs)
+    block.masked_fill_(theirs == component[rows_t, None].to(as_int), torch.inf)
     value, at = torch.min(block, dim=1)
     better = value < nearest[rows_t]
     nearest[rows_t] = torch.where(better, value, nearest[rows_t])
-    partner[rows_t] = torch.where(better, cols.gather(1, at[:, None]).squeeze(1), partner[rows_t])
+    partner[rows_t] = torch.where(better, table_t[owner_t, at], partner[rows_t])

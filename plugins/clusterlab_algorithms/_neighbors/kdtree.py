@@ -14,6 +14,8 @@ from scipy.spatial import cKDTree
 
 #: Up to this many features the k-d tree is the faster search on the CPU.
 KD_TREE_MAX_FEATURES = 16
+# Neighbour entries queried at once.
+_QUERY_CHUNK = 1 << 18
 
 
 def use_kd_tree(X: torch.Tensor) -> bool:
@@ -21,13 +23,26 @@ def use_kd_tree(X: torch.Tensor) -> bool:
     return X.device.type == "cpu" and X.ndim == 2 and X.shape[1] <= KD_TREE_MAX_FEATURES
 
 
-def nearest_points(X: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Distances (``X``'s dtype) and indices (int64) of each row's ``k`` nearest rows,
-    itself included, nearest first; distances are computed in float64."""
+def nearest_points(
+    X: torch.Tensor, k: int, index_dtype: torch.dtype = torch.int64
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Distances (``X``'s dtype) and indices (``index_dtype``) of each row's ``k`` nearest
+    rows, itself included, nearest first; distances are computed in float64.
+
+    Rows are queried in chunks, so scipy's float64 and int64 results never exceed a
+    chunk beside the returned tables.
+    """
     points = X.detach().numpy().astype(np.float64, copy=False)
     tree = cKDTree(points)
-    dist, index = tree.query(points, k=[*range(1, k + 1)], workers=torch.get_num_threads())
-    return (
-        torch.from_numpy(np.ascontiguousarray(dist)).to(X.dtype),
-        torch.from_numpy(np.ascontiguousarray(index, dtype=np.int64)),
-    )
+    n = points.shape[0]
+    dist = torch.empty((n, k), dtype=X.dtype)
+    index = torch.empty((n, k), dtype=index_dtype)
+    rows = max(1, _QUERY_CHUNK // max(1, k))
+    for start in range(0, n, rows):
+        stop = min(n, start + rows)
+        got_dist, got_index = tree.query(
+            points[start:stop], k=[*range(1, k + 1)], workers=torch.get_num_threads()
+        )
+        dist[start:stop] = torch.from_numpy(got_dist)
+        index[start:stop] = torch.from_numpy(got_index.astype(np.int64, copy=False))
+    return dist, index
