@@ -61,7 +61,7 @@ _FIRST_POINTS = 16
 # Leaves searched by one task of the thread pool.
 _LEAVES_PER_TASK = 16
 # Row x candidate pairs of one padded block of the batched search (few features).
-_BATCH_PAIRS = 1 << 19
+_BATCH_PAIRS = 1 << 18
 # The candidate table of a padded block (a few integers per entry, where the block has
 # a few bytes per pair) holds at most this share of its pairs.
 _TABLE_SHARE = 4
@@ -159,8 +159,7 @@ def core_distances(leaves: Leaves, min_samples: int) -> tuple[torch.Tensor, torc
     n = X.shape[0]
     device = X.device
     if use_kd_tree(X):
-        dist, near = nearest_points(X, min(n, min_samples), _index_dtype(n))
-        return dist[:, min_samples - 1].contiguous(), near
+        return nearest_points(X, min(n, min_samples), _index_dtype(n), last_only=True)
     k = min(n, min_samples if leaves.direct else min_samples + _EXACT_MARGIN)
     n_leaves = len(leaves.starts)
     # Leaves wholly within R of every point of A hold at least k points: R bounds A's

@@ -11,10 +11,11 @@ holds an ``L x L`` matrix (``L`` leaves):
 2. Each kept (leaf, group) pair is split into its leaf pairs, which are kept where the
    leaves' own balls say the pair can still matter.
 
-The kept pairs are those of the dense leaf-by-leaf plan under the same reach: a group's
-ball bounds every distance of its leaves' points, so step 1 drops no pair that step 2
-would keep. Only the upper bound is looser (a group's ball is wider than a leaf's),
-which may widen a leaf's reach, never cut a pair that matters.
+Both balls bound the distances of their points, so a pair is dropped only where one of
+them proves it cannot matter: the kept pairs are those of a dense leaf-by-leaf plan
+under the same reach, less some that a group's ball rules out. Only the upper bound is
+looser (a group's ball is wider than a leaf's), which may widen a leaf's reach, never
+cut a pair that matters.
 """
 
 from __future__ import annotations
@@ -176,25 +177,27 @@ class Planner:
             keep = floor <= reach[rows, None]
             keep &= ~(single[rows, None] & single_g[None, :] & (low[rows, None] == low_g[None, :]))
             at, group = torch.nonzero(keep, as_tuple=True)
-            if at.numel() == 0:
-                continue
-            leaf = rows[at]
             # Every (leaf, group) pair as the pairs of the leaf with each of the group's
-            # leaves; then each by the leaves' own balls.
-            spread = self.group_len[group]
-            leaf = torch.repeat_interleave(leaf, spread)
-            first = torch.repeat_interleave(self.first_leaf[group], spread)
-            step = torch.arange(leaf.numel(), device=leaf.device)
-            step -= torch.repeat_interleave(torch.cumsum(spread, 0) - spread, spread)
-            other = first + step
-            gap = self.leaves.pair_gap(leaf, self.leaves, other)
-            floor = torch.maximum(gap.mul_(scale), low_core[other])
-            floor = torch.maximum(floor, low_core[leaf]).square_()
-            floor = torch.maximum(floor, low_active[leaf])
-            same = single[leaf] & single[other] & (low[leaf] == low[other])
-            kept = (floor <= reach[leaf]) & ~same
-            owners.append(leaf[kept])
-            partners.append(other[kept])
+            # leaves, then each by the leaves' own balls; in pieces, as each pair
+            # gathers two centres.
+            piece = max(1, _CHUNK // (GROUP * (self.leaves.centers.shape[1] + 8)))
+            for owner_piece, group_piece in zip(
+                torch.split(rows[at], piece), torch.split(group, piece), strict=True
+            ):
+                spread = self.group_len[group_piece]
+                leaf = torch.repeat_interleave(owner_piece, spread)
+                other = torch.repeat_interleave(self.first_leaf[group_piece], spread)
+                step = torch.arange(leaf.numel(), device=leaf.device)
+                step -= torch.repeat_interleave(torch.cumsum(spread, 0) - spread, spread)
+                other += step
+                gap = self.leaves.pair_gap(leaf, self.leaves, other)
+                floor = torch.maximum(gap.mul_(scale), low_core[other])
+                floor = torch.maximum(floor, low_core[leaf]).square_()
+                floor = torch.maximum(floor, low_active[leaf])
+                same = single[leaf] & single[other] & (low[leaf] == low[other])
+                kept = (floor <= reach[leaf]) & ~same
+                owners.append(leaf[kept])
+                partners.append(other[kept])
         if owners:
             owner = torch.cat(owners).cpu().numpy()
             pair_leaf = torch.cat(partners).cpu().numpy()

@@ -11,6 +11,7 @@ so that labels and probabilities are the same.
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -36,21 +37,21 @@ def single_linkage(first: np.ndarray, second: np.ndarray, weights: np.ndarray) -
     """
     n = len(weights) + 1
     order = np.argsort(weights, kind="stable")
-    a_list = first[order].tolist()
-    b_list = second[order].tolist()
-    # Python lists: each step is a few scalar lookups, where numpy's per-item cost is
-    # several times a list's.
-    parent = list(range(2 * n - 1))
-    size = [1] * (2 * n - 1)
-    left = [0] * (n - 1)
-    right = [0] * (n - 1)
-    sizes = [0] * (n - 1)
+    # Typed arrays of 64-bit integers: each step is a few scalar lookups, which these
+    # serve faster than numpy and in a quarter of a list's memory.
+    a_seq = _int64s(first[order])
+    b_seq = _int64s(second[order])
+    parent = array("q", range(2 * n - 1))
+    size = array("q", [1]) * (2 * n - 1)
+    left = array("q", bytes(8 * (n - 1)))
+    right = array("q", bytes(8 * (n - 1)))
+    sizes = array("q", bytes(8 * (n - 1)))
     for row in range(n - 1):
-        a = a_list[row]
+        a = a_seq[row]
         while parent[a] != a:
             parent[a] = parent[parent[a]]
             a = parent[a]
-        b = b_list[row]
+        b = b_seq[row]
         while parent[b] != b:
             parent[b] = parent[parent[b]]
             b = parent[b]
@@ -63,11 +64,18 @@ def single_linkage(first: np.ndarray, second: np.ndarray, weights: np.ndarray) -
             left[row], right[row] = b, a
         sizes[row] = size[new]
     Z = np.empty((n - 1, 4), dtype=np.float64)
-    Z[:, 0] = left
-    Z[:, 1] = right
+    Z[:, 0] = np.frombuffer(left, dtype=np.int64)
+    Z[:, 1] = np.frombuffer(right, dtype=np.int64)
     Z[:, 2] = weights[order]
-    Z[:, 3] = sizes
+    Z[:, 3] = np.frombuffer(sizes, dtype=np.int64)
     return Z
+
+
+def _int64s(values: np.ndarray) -> array[int]:
+    """``values`` as a typed array of 64-bit integers."""
+    out = array("q")
+    out.frombytes(np.ascontiguousarray(values, dtype=np.int64).tobytes())
+    return out
 
 
 def _jump(pointer: np.ndarray) -> np.ndarray:

@@ -24,18 +24,19 @@ def use_kd_tree(X: torch.Tensor) -> bool:
 
 
 def nearest_points(
-    X: torch.Tensor, k: int, index_dtype: torch.dtype = torch.int64
+    X: torch.Tensor, k: int, index_dtype: torch.dtype = torch.int64, *, last_only: bool = False
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Distances (``X``'s dtype) and indices (``index_dtype``) of each row's ``k`` nearest
     rows, itself included, nearest first; distances are computed in float64.
 
+    With ``last_only`` the distances are those to the ``k``-th nearest row alone (``n``).
     Rows are queried in chunks, so scipy's float64 and int64 results never exceed a
     chunk beside the returned tables.
     """
     points = X.detach().numpy().astype(np.float64, copy=False)
     tree = cKDTree(points)
     n = points.shape[0]
-    dist = torch.empty((n, k), dtype=X.dtype)
+    dist = torch.empty((n,) if last_only else (n, k), dtype=X.dtype)
     index = torch.empty((n, k), dtype=index_dtype)
     rows = max(1, _QUERY_CHUNK // max(1, k))
     for start in range(0, n, rows):
@@ -43,6 +44,6 @@ def nearest_points(
         got_dist, got_index = tree.query(
             points[start:stop], k=[*range(1, k + 1)], workers=torch.get_num_threads()
         )
-        dist[start:stop] = torch.from_numpy(got_dist)
+        dist[start:stop] = torch.from_numpy(got_dist[:, -1] if last_only else got_dist)
         index[start:stop] = torch.from_numpy(got_index.astype(np.int64, copy=False))
     return dist, index
