@@ -141,7 +141,7 @@ def test_blocks_bounded_to_a_few_pairs_give_the_same_tree(
 
 def test_nearest_points_in_chunks_equal_one_query(monkeypatch: pytest.MonkeyPatch) -> None:
     X = _points(3, 40)
-    dist, index = cKDTree(X).query(X, k=6)
+    dist, _ = cKDTree(X).query(X, k=6)
     monkeypatch.setattr(kdtree_module, "_QUERY_CHUNK", 50)
     got_dist, got_index = kdtree_module.nearest_points(torch.from_numpy(X), 6, torch.int32)
     last, last_index = kdtree_module.nearest_points(torch.from_numpy(X), 6, last_only=True)
