@@ -132,6 +132,8 @@ def test_matches_sklearn(case: str) -> None:
 )
 def test_tiny_memory_budget_gives_same_result(case: str, monkeypatch: pytest.MonkeyPatch) -> None:
     X, eps, min_samples, metric = CASES[case]
+    if case.startswith("blocks"):
+        monkeypatch.setattr(dbscan_module, "MIN_POINTS", 0)  # the k-d leaves' path
     X = X[:400] if len(X) < dbscan_module.MIN_POINTS else X
     default = DBSCAN(eps=eps, min_samples=min_samples, metric=metric).fit(X)
     monkeypatch.setenv("CLUSTERLAB_MEMORY_BUDGET_MB", "0.01")
@@ -154,7 +156,7 @@ def test_grid_and_brute_force_agree(case: str, monkeypatch: pytest.MonkeyPatch) 
 @pytest.mark.parametrize("case", BLOCK_CASES)
 def test_blocks_and_brute_force_agree(case: str, monkeypatch: pytest.MonkeyPatch) -> None:
     X, eps, min_samples, metric = CASES[case]
-    assert len(X) >= dbscan_module.MIN_POINTS
+    monkeypatch.setattr(dbscan_module, "MIN_POINTS", 0)
     # Small leaves and tiles, so that far leaves are really skipped.
     monkeypatch.setattr(blocks_module, "LEAF_SIZE", 32)
     monkeypatch.setenv("CLUSTERLAB_MEMORY_BUDGET_MB", "0.75")

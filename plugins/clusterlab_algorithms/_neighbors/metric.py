@@ -20,7 +20,7 @@ METRICS = ("euclidean", "cosine", "manhattan")
 BYTES_PER_PAIR = {torch.float32: 32, torch.float64: 48}
 # Large tiles mean few operations, each worth its fixed cost (and, with several
 # threads, its synchronisation); 4 Mi pairs stay well inside the default budget.
-CPU_MAX_PAIRS = 1 << 22
+CPU_MAX_PAIRS = 1 << 20
 CUDA_MAX_PAIRS = 1 << 26
 
 
