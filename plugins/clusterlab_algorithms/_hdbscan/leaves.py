@@ -15,8 +15,8 @@ that can hold what it looks for:
   component when both lie wholly in it.
 
 The results are those of the brute-force blocks in :mod:`.reachability`: the bounds only
-skip pairs that cannot matter. Leaf pairs are planned on the device in one ``L x L``
-step per round (``L`` leaves), with one transfer of the plan to the host per round.
+skip pairs that cannot matter. A round's leaf pairs are planned on the device by
+:class:`.plan.Planner`, with one transfer of the list of pairs to the host per round.
 """
 
 from __future__ import annotations
@@ -38,18 +38,18 @@ from clusterlab_algorithms._shared.distances import SMALL_DIM, coordinatewise, s
 from clusterlab_algorithms._shared.threads import block_workers
 
 # Points per leaf: small leaves give tight balls, but every leaf costs a few launches
-# per search and an ``L x L`` plan. With few features distances are cheap and tight
+# per search and a row of each round's plan. With few features distances are cheap and tight
 # balls pay most; with more, a GEMM wants wider blocks.
 LEAF_SIZE = {True: 64, False: 128}
 #: Below this many points one brute-force block is as fast (see :mod:`.reachability`).
 MIN_POINTS = 1024
-# Bytes per leaf pair of the plans (bounds, masks and their temporaries).
+# Bytes per leaf pair of the blocked core search's ``L x L`` bounds and their sorts.
 _PLAN_BYTES = 64
 
 
 def leaf_size(n: int, n_features: int, budget_bytes: int) -> int:
-    """Points per leaf for ``n`` points: the default, or more where the ``L x L`` plans
-    would not fit in ``budget_bytes``."""
+    """Points per leaf for ``n`` points: the default, or more where the blocked core
+    search's ``L x L`` bounds would not fit in ``budget_bytes``."""
     size = LEAF_SIZE[n_features <= SMALL_DIM]
     most_leaves = max(1, int((budget_bytes / _PLAN_BYTES) ** 0.5))
     return max(size, -(-n // most_leaves))
