@@ -9,18 +9,25 @@ if TYPE_CHECKING:
 
 
 def lay_out_once(figure: Any) -> None:
-    """Run a figure's layout engine (constrained, tight) once and keep the positions found.
+    """Run a figure's layout engine (constrained, tight) once, keep the positions found and
+    remove the engine.
 
-    ``savefig`` on a figure with a layout engine draws it once to lay it out and again to
-    render it, and the engine runs on both draws: measuring every text twice costs about
-    a third of the save. With the positions fixed first the saved image is the same.
+    ``savefig`` on a figure with any layout engine, even matplotlib's placeholder for
+    "none", draws it once to lay it out and again to render it: with the positions fixed
+    and no engine left it draws once, and the saved image is the same.
     """
+    import matplotlib
+
     get_engine = getattr(figure, "get_layout_engine", None)
     engine = get_engine() if get_engine is not None else None
     if engine is None:
         return
     engine.execute(figure)
-    figure.set_layout_engine("none")
+    # No engine at all (``None``), unless the rc settings would put one back.
+    with matplotlib.rc_context(
+        {"figure.autolayout": False, "figure.constrained_layout.use": False}
+    ):
+        figure.set_layout_engine(None)
 
 
 def log_figure(tracker: Tracker, run_id: str, figure: Any, path: str, dpi: float) -> None:
