@@ -48,7 +48,7 @@ PRIM_DEVICES = frozenset({"cpu"})
 # tree: below the crossovers measured in docs/algorithms/agglomerative.md a merge loop
 # driven from Python costs more than the whole of scipy's, whose tree is the one this
 # estimator reproduces.
-SCIPY_MAX_SAMPLES = {"ward": 2000, "average": 2000, "complete": 2000, "single": 1000}
+SCIPY_MAX_SAMPLES = {"ward": 2000, "average": 2000, "complete": 2000, "single": 2000}
 
 
 class LinkageMemoryError(MemoryError):
