@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from numbers import Integral, Real
 from typing import Any, ClassVar
 
@@ -20,6 +21,7 @@ from clusterlab_algorithms._shared.estimator_io import (
 )
 from clusterlab_algorithms._shared.params import estimator_params
 from clusterlab_algorithms._shared.scratch import ScratchBuffers
+from clusterlab_algorithms._shared.threads import one_cpu_thread
 
 __all__ = ["DBSCAN", "NOISE", "dbscan_labels"]
 
@@ -27,6 +29,11 @@ __all__ = ["DBSCAN", "NOISE", "dbscan_labels"]
 #: k-d tree leaves (crossover measured between 2k and 3k points in 16-D, see
 #: ``docs/algorithms/dbscan.md``).
 MIN_POINTS = 2048
+#: Below this many points DBSCAN runs on one CPU thread: its operations are many and
+#: small, and a second thread woken for each cost more than it gave (100k points in 2-D:
+#: 160.7 ms on one thread against 193.9 ms on two; 200k: 400.2 against 369.4 ms; see
+#: ``docs/algorithms/dbscan.md``).
+MIN_THREADED_SAMPLES = 150_000
 
 
 @estimator_params
@@ -73,7 +80,8 @@ class DBSCAN(ClusterMixin, BaseEstimator):
     def fit(self, X: Any, y: Any = None) -> DBSCAN:
         """Cluster ``X`` (numpy array or torch tensor, ``n x d``); ``y`` is ignored."""
         data, as_tensor = estimator_input(self, X, reset=True)
-        with torch.no_grad():
+        threaded = data.shape[0] >= MIN_THREADED_SAMPLES
+        with torch.no_grad(), nullcontext() if threaded else one_cpu_thread(data.device):
             labels, core = dbscan_labels(data, self.eps, self.min_samples, self.metric)
         core_ids = torch.nonzero(core).flatten()
         self.labels_ = to_output(labels, as_tensor)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import KW_ONLY
 from numbers import Integral
 from typing import Any
@@ -22,6 +23,7 @@ from clusterlab_algorithms._shared.estimator_io import (
     validate_input,
 )
 from clusterlab_algorithms._shared.params import estimator_params
+from clusterlab_algorithms._shared.threads import one_cpu_thread
 
 __all__ = ["KMeans", "kmeans_plusplus"]
 
@@ -114,7 +116,10 @@ class KMeans(BaseKMeans):
         n_init = self._n_init()
         budget = memory_budget(device)
         generator = make_generator(self.random_state, device)
-        with torch.no_grad():
+        # Where the iterations run on one thread, so does the rest: its few operations
+        # are as small, and waking a second thread for each costs more than it gives.
+        threads = Lloyd.uses_threads(*data.shape, self.n_clusters)
+        with torch.no_grad(), nullcontext() if threads else one_cpu_thread(device):
             working = working_data(data, budget)
             centered, x_sq, mean = working.X, working.x_sq, working.offset
             tol = tolerance(working, self.tol)

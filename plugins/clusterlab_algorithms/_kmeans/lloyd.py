@@ -317,6 +317,12 @@ class Lloyd:
         self.counts = torch.bincount(self.labels, minlength=k)
         self.sums_stale = False
 
+    @classmethod
+    def uses_threads(cls, n: int, d: int, k: int) -> bool:
+        """Whether the block loops for ``n`` points, ``d`` features and ``k`` centres run
+        on threads (on the CPU; below, the whole fit is better on one thread)."""
+        return n >= cls.MIN_THREADED_SAMPLES or n * d * k >= cls.MIN_THREADED_WORK
+
     def run(self, centers: torch.Tensor, *, max_iter: int, tol: float, verbose: int) -> Run:
         """Iterate from ``centers`` until the labels stop changing or the shift is small.
 
@@ -327,9 +333,7 @@ class Lloyd:
         threads (see :mod:`clusterlab_algorithms._shared.threads`).
         """
         n, d = self.X.shape
-        threaded = (
-            n >= self.MIN_THREADED_SAMPLES or n * d * centers.shape[0] >= self.MIN_THREADED_WORK
-        )
+        threaded = self.uses_threads(n, d, centers.shape[0])
         with block_workers(self.X.device, threaded=threaded) as workers:
             self.workers = workers
             try:
