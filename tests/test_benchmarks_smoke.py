@@ -220,3 +220,28 @@ def test_records_of_a_separate_benchmark_become_rows() -> None:
     assert rows[1].case == "executor local, workers 1"
     assert rows[1].times == {"clusterlab": 2.5}
     assert rows[1].params["speedup"] == 1.0
+
+
+def test_a_scale_out_record_with_a_speedup_goal_is_judged_against_local() -> None:
+    records = [
+        {
+            "grid": "hdbscan",
+            "executor": "processes",
+            "wall_s": 6.0,
+            "local_wall_s": 12.0,
+            "goal_speedup": 1.6,
+        },
+        {
+            "grid": "hdbscan",
+            "executor": "processes",
+            "wall_s": 9.0,
+            "local_wall_s": 12.0,
+            "goal_speedup": 1.6,
+        },
+    ]
+    met, missed = adopt("scaleout", records)
+    assert met.times == {"clusterlab": 6.0, "local": 12.0}
+    assert met.targets[0].value == pytest.approx(0.5)
+    assert met.met is True
+    assert missed.targets[0].value == pytest.approx(0.75)
+    assert missed.met is False

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import os
+import pickle
 import re
 import signal
 import subprocess
@@ -401,6 +402,42 @@ if __name__ == "__main__":
 """
 
 
+def test_workers_started_after_the_fork_server_see_the_parent_s_environment_then(
+    store, tmp_path, monkeypatch
+):
+    from clusterlab.executors.processes import _worker_context
+
+    executor = {"name": "processes", "workers": 2}
+    one_seed = {
+        **NAPS,
+        "seeds": [0],
+        "algorithms": [{"name": "napping", "params": {"seconds": 0.3}}],
+    }
+    monkeypatch.delenv(MARKERS_ENV, raising=False)
+    assert run_experiment(one_seed, options=toy_options(store, executor)).ok
+    assert _worker_context().get_start_method() == "forkserver"
+    # The server now runs, started without the variable; later workers must still get it.
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    monkeypatch.setenv(MARKERS_ENV, str(markers))
+    seen: set[str] = set()
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.is_set():
+            seen.update(path.name for path in markers.iterdir())
+            time.sleep(0.01)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    again = {**one_seed, "name": "naps-again"}
+    result = run_experiment(again, options=toy_options(store, executor))
+    done.set()
+    watcher.join(timeout=5)
+    assert result.ok
+    assert seen and str(os.getpid()) not in seen
+
+
 @pytest.mark.slow
 def test_ctrl_c_stops_the_workers_and_leaves_nothing_running(store, tmp_path):
     import psutil
@@ -424,7 +461,10 @@ def test_ctrl_c_stops_the_workers_and_leaves_nothing_running(store, tmp_path):
             assert process.poll() is None, process.communicate()
             time.sleep(0.05)
         children = psutil.Process(process.pid).children()
-        workers = [c for c in children if "spawn_main" in " ".join(c.cmdline())]
+        servers = [c for c in children if "forkserver" in " ".join(c.cmdline())]
+        assert len(servers) == 1
+        # The workers are forked by the fork server, not by the driver.
+        workers = servers[0].children()
         assert len(workers) == 2
         # A terminal's Ctrl-C reaches the whole process group, workers included.
         os.killpg(process.pid, signal.SIGINT)
@@ -433,7 +473,7 @@ def test_ctrl_c_stops_the_workers_and_leaves_nothing_running(store, tmp_path):
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
     assert process.returncode == 130, err
-    _gone, alive = psutil.wait_procs(workers, timeout=10)
+    _gone, alive = psutil.wait_procs([*workers, *servers], timeout=10)
     assert not alive
     runs = all_runs(store, "naps")
     assert not [r for r in runs if r.info.status == "RUNNING"]
@@ -560,6 +600,11 @@ def test_a_worker_preloads_the_parent_s_modules_and_passes_over_names_it_cannot_
     names = processes._modules_to_preload()
     assert names == [n for n in sys.modules if n not in ("__main__", "__mp_main__")]
     assert names.index("clusterlab") < names.index("clusterlab.executors.processes")
+    # Packed, the list fits a pipe's buffer: the parent does not wait on a worker's imports.
+    packed = processes.pack_names(names)
+    assert processes.unpack_names(packed) == names
+    assert len(pickle.dumps(packed)) < 64 * 1024 < len(pickle.dumps(names)) or len(names) < 2000
+    assert processes.unpack_names(processes.pack_names([])) == []
 
 
 def test_close_asks_every_idle_worker_to_stop_before_waiting_for_any(store):
@@ -567,6 +612,7 @@ def test_close_asks_every_idle_worker_to_stop_before_waiting_for_any(store):
 
     executor = ProcessesExecutor(workers=2, threads_per_worker=1)
     executor.warm_up()
+    executor._wait_for_start()
     slots = list(executor._slots)
     # Idle, not still importing: a worker that is still starting may be killed on close.
     for slot in slots:

@@ -1,8 +1,14 @@
 """Runs trials on worker processes of this machine, one device per worker where devices are given.
 
-Each worker is a spawned process that rebuilds the experiment from the job once and then
-takes one trial at a time over a pipe. A worker that dies fails or retries only the trial
-it was running, and another worker takes its place.
+Each worker rebuilds the experiment from the job once and then takes one trial at a time
+over a pipe. A worker that dies fails or retries only the trial it was running, and
+another worker takes its place.
+
+Workers are forked from a fork server (spawned, where the platform has none) that has
+imported torch, MLflow's store and the installed plugins once: each further worker then
+starts in milliseconds instead of repeating seconds of imports. The server only imports,
+so its children start without threads, open files of the store or a CUDA context; each
+takes the parent's environment as it is when the worker starts.
 """
 
 from __future__ import annotations
@@ -11,8 +17,10 @@ import contextlib
 import os
 import signal
 import sys
+import threading
 import time
 import traceback
+import zlib
 from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -78,6 +86,8 @@ class ProcessesExecutor(TrialExecutor):
         self.retries = retries
         self._slots: list[_Slot] = []
         self._job: TrialJob | None = None
+        self._starting: threading.Thread | None = None
+        self._start_error: BaseException | None = None
 
     def trial_device(self, requested: str) -> str:
         """The experiment's device; with ``devices``, the first of them, which must be of
@@ -108,6 +118,7 @@ class ProcessesExecutor(TrialExecutor):
         queue: deque[Trial] = deque(trials)
         attempts = Attempts(self.retries)
         self.warm_up()
+        self._wait_for_start()
         self._job = context.job
         for slot in self._slots:
             slot.send(context.job)
@@ -179,19 +190,45 @@ class ProcessesExecutor(TrialExecutor):
         )
 
     def warm_up(self) -> None:
-        """Start the worker processes: they import torch and MLflow, then wait for the job."""
-        if not self._slots:
+        """Start the worker processes in the background: they import what the parent has
+        imported, then wait for the job. :meth:`run` waits for them to have started."""
+        if self._slots or self._starting is not None:
+            return
+        self._start_error = None
+        # The first start waits for the fork server's imports; meanwhile the parent builds
+        # its data and opens its store.
+        self._starting = threading.Thread(
+            target=self._start_all, name="clusterlab-worker-start", daemon=True
+        )
+        self._starting.start()
+
+    def _start_all(self) -> None:
+        try:
             self._slots = [self._start(index) for index in range(self.workers)]
+        except BaseException as exc:
+            self._start_error = exc
+
+    def _wait_for_start(self) -> None:
+        if self._starting is not None:
+            self._starting.join()
+            self._starting = None
+        if self._start_error is not None:
+            error, self._start_error = self._start_error, None
+            raise WorkerError(f"the worker processes could not start: {error}") from error
 
     def _start(self, index: int) -> _Slot:
-        import multiprocessing
-
-        spawn = multiprocessing.get_context("spawn")
-        parent_end, child_end = spawn.Pipe()
+        context = _worker_context()
+        parent_end, child_end = context.Pipe()
         device = self.devices[index % len(self.devices)] if self.devices else None
-        process = spawn.Process(
+        process = context.Process(
             target=_worker_main,
-            args=(child_end, device, self.threads_per_worker, _modules_to_preload()),
+            args=(
+                child_end,
+                device,
+                self.threads_per_worker,
+                pack_names(_modules_to_preload()),
+                dict(os.environ),
+            ),
             name=f"clusterlab-worker-{index}",
             daemon=True,
         )
@@ -204,6 +241,8 @@ class ProcessesExecutor(TrialExecutor):
 
     def close(self) -> None:
         """Stop every worker: ask politely, then terminate those still running."""
+        with contextlib.suppress(WorkerError):
+            self._wait_for_start()
         # All are asked first, so that they wind down together rather than in turn.
         for slot in self._slots:
             slot.ask_to_stop()
@@ -285,10 +324,56 @@ class _Slot:
         self.connection.close()
 
 
+def _worker_context() -> Any:
+    """The fork server's context, its imports set up on first use; spawn's where the
+    platform has no fork server."""
+    import multiprocessing
+
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("forkserver")
+    # Only read when the server starts: later calls change nothing for a running server,
+    # and a worker imports what the server lacks from the list it is given.
+    context.set_forkserver_preload(_server_preload())
+    return context
+
+
+def _server_preload() -> list[str]:
+    """What the fork server imports: torch, MLflow's store, the worker and every installed
+    plugin's module that this process has imported. A short list: it travels on the
+    server's command line."""
+    from importlib import metadata
+
+    from clusterlab.plugins import ENTRY_POINT_GROUP
+
+    # Plugins this process has not imported (blocked, or not loaded) stay unimported.
+    plugins = {entry.module for entry in metadata.entry_points(group=ENTRY_POINT_GROUP)}
+    loaded = sorted(name for name in plugins if name in sys.modules)
+    base = ["torch", "mlflow.store.tracking.sqlalchemy_store", "clusterlab.executors.worker"]
+    return [*base, __name__, *loaded]
+
+
 def _modules_to_preload() -> list[str]:
     """The modules this process has imported so far, in the order it imported them: by
     the time workers start, the plugins' modules and everything they use."""
     return [name for name in sys.modules if name not in ("__main__", "__mp_main__")]
+
+
+def pack_names(names: Sequence[str]) -> bytes:
+    """``names`` compressed, a few tens of KB for thousands of modules.
+
+    A spawned child reads its arguments only once it has imported the parent's main
+    module, and the parent's write of arguments larger than a pipe's buffer (64 KiB on
+    Linux) waits for that: unpacked, the module list made the parent wait for each worker's
+    imports in turn.
+    """
+    return zlib.compress("\n".join(names).encode())
+
+
+def unpack_names(packed: bytes) -> list[str]:
+    """The names :func:`pack_names` packed."""
+    text = zlib.decompress(packed).decode() if packed else ""
+    return text.split("\n") if text else []
 
 
 def _preload(modules: Sequence[str]) -> None:
@@ -310,21 +395,29 @@ def _preload(modules: Sequence[str]) -> None:
 
 
 def _worker_main(
-    connection: Any, device: str | None, threads: int, preload: Sequence[str] = ()
+    connection: Any,
+    device: str | None,
+    threads: int,
+    preload: bytes = b"",
+    environment: dict[str, str] | None = None,
 ) -> NoReturn:
     """A worker process: take the job, then trials, from the pipe until told to stop or the
     parent is gone; then leave at once (the parent waits for it)."""
+    if environment is not None:
+        # Forked from a server started earlier: the parent's variables as they are now.
+        os.environ.clear()
+        os.environ.update(environment)
     _serve(connection, device, threads, preload)
     leave(0)
 
 
-def _serve(connection: Any, device: str | None, threads: int, preload: Sequence[str]) -> None:
+def _serve(connection: Any, device: str | None, threads: int, preload: bytes) -> None:
     """The worker's work: preload, then the job, then one trial after another."""
     # Ctrl-C in a terminal reaches the whole process group; the parent decides what stops.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     import torch
 
-    _preload(preload)
+    _preload(unpack_names(preload))
 
     torch.set_num_threads(threads)
     connection.send(("ready",))
