@@ -307,3 +307,33 @@ def test_deterministic() -> None:
 def test_invalid_parameters_are_rejected_before_fit(params: dict[str, object]) -> None:
     with pytest.raises(InvalidParameterError):
         DBSCAN(**params)._validate_params()
+
+
+def test_small_cpu_inputs_are_cut_into_several_chunks_and_union_batches() -> None:
+    from clusterlab_algorithms._neighbors import grid as grid_module
+    from clusterlab_algorithms._neighbors import labels as labels_module
+
+    rng = np.random.default_rng(3)
+    X = rng.uniform(0, 10, size=(3000, 2)).astype(np.float32)
+    eps = 0.9
+    data = torch.as_tensor(X)
+    pairs = GridPairs(data, Metric("euclidean", eps, 2), Lattice(data, eps), 1 << 20)
+    assert pairs.n_candidates > grid_module.MIN_CHUNKS * grid_module.MIN_CHUNK_PAIRS
+    chunks = list(pairs.chunks())
+    # Not one chunk of every candidate: at least MIN_CHUNKS of them, none much bigger.
+    assert len(chunks) >= grid_module.MIN_CHUNKS
+    found = _listed_pairs(pairs, chunks)
+    assert len(found) == len(set(found))
+    assert set(found) == _radius_pairs(X, eps, "euclidean")
+    kept = labels_module._KeptPairs(1 << 30, 2 * len(X))
+    for chunk in chunks:
+        assert kept.add(chunk)
+    batches = kept.batches()
+    assert len(batches) > 1
+    # A batch closes once it holds 2 pairs per point: at most one chunk's pairs beyond.
+    largest = max(chunk.first.numel() for chunk in chunks)
+    assert all(b.first.numel() < 2 * len(X) + largest for b in batches[:-1])
+    labels = DBSCAN(eps=eps, min_samples=12).fit(X).labels_
+    reference = SklearnDBSCAN(eps=eps, min_samples=12).fit(X).labels_
+    assert adjusted_rand_score(reference, labels) == 1.0
+    assert np.array_equal(labels == -1, reference == -1)

@@ -40,6 +40,11 @@ _BYTES_PER_CANDIDATE = 64
 # 1 Mi stay below it, and smaller ones are slower again.
 CPU_CHUNK_PAIRS = 1 << 17
 CUDA_CHUNK_PAIRS = 1 << 20
+# On the CPU small inputs are cut into at least this many chunks, of at least
+# MIN_CHUNK_PAIRS: a whole-input chunk's temporaries outweigh the few neighbours
+# scikit-learn keeps there. A GPU keeps its big launches.
+MIN_CHUNKS = 16
+MIN_CHUNK_PAIRS = 1 << 14
 
 
 class Lattice:
@@ -119,6 +124,9 @@ class GridPairs:
         per_point = own_row + other_rows
         ends = torch.cumsum(per_point, 0).cpu().numpy()
         self.n_candidates = int(ends[-1]) if n else 0
+        if device.type == "cpu":
+            shared = max(MIN_CHUNK_PAIRS, -(-self.n_candidates // MIN_CHUNKS))
+            max_pairs = min(max_pairs, shared)
         # Chunk boundaries: the last point whose candidates end within each multiple.
         marks = np.arange(max_pairs, self.n_candidates, max_pairs)
         cuts = np.searchsorted(ends, marks, side="right")

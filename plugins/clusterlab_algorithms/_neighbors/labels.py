@@ -10,10 +10,13 @@ from clusterlab_algorithms._neighbors.grid import GridPairs
 from clusterlab_algorithms._neighbors.metric import PairChunk
 
 NOISE = -1
-# Kept pairs are joined in batches of at least this many: each batch of the union-find
+# Kept pairs are joined in batches of about this many: each batch of the union-find
 # costs a few passes over all points, whatever its size, and its temporaries take about
-# 60 bytes per pair.
+# 60 bytes per pair. Below _UNION_BATCH / 2 points a batch holds 2 pairs per point (at
+# least _MIN_UNION_BATCH): the passes stay cheap, and the temporaries stay below the
+# neighbourhoods scikit-learn keeps for the same points.
 _UNION_BATCH = 1 << 17
+_MIN_UNION_BATCH = 1 << 14
 
 
 def labels_from_pairs(
@@ -31,7 +34,8 @@ def labels_from_pairs(
     n = ids.shape[0]
     device = ids.device
     counts = torch.ones(n, dtype=torch.int64, device=device)  # every point is its own neighbour
-    kept: _KeptPairs | None = _KeptPairs(keep_bytes) if n < 2**31 else None
+    batch = min(_UNION_BATCH, max(_MIN_UNION_BATCH, 2 * n))
+    kept: _KeptPairs | None = _KeptPairs(keep_bytes, batch) if n < 2**31 else None
     for chunk in pairs.chunks():
         counts.index_add_(0, chunk.first, torch.ones_like(chunk.first))
         counts.index_add_(0, chunk.second, torch.ones_like(chunk.second))
@@ -110,8 +114,9 @@ class _NearestCore:
 class _KeptPairs:
     """Pairs kept from the first pass for the second, positions as int32, within a limit."""
 
-    def __init__(self, limit_bytes: int) -> None:
+    def __init__(self, limit_bytes: int, batch_pairs: int = _UNION_BATCH) -> None:
         self.limit_bytes = limit_bytes
+        self.batch_pairs = batch_pairs
         self.bytes = 0
         self._batches: list[PairChunk] = []
         self._pending: list[PairChunk] = []
@@ -126,12 +131,12 @@ class _KeptPairs:
         small = torch.int32
         self._pending.append(PairChunk(chunk.first.to(small), chunk.second.to(small)))
         self._pending_pairs += chunk.first.numel()
-        if self._pending_pairs >= _UNION_BATCH:
+        if self._pending_pairs >= self.batch_pairs:
             self._flush()
         return True
 
     def batches(self) -> list[PairChunk]:
-        """The kept pairs, in batches of at least ``_UNION_BATCH`` pairs but the last."""
+        """The kept pairs, in batches of at least ``batch_pairs`` pairs but the last."""
         self._flush()
         return self._batches
 
