@@ -34,6 +34,12 @@ MIN_POINTS = 2048
 #: 160.7 ms on one thread against 193.9 ms on two; 200k: 400.2 against 369.4 ms; see
 #: ``docs/algorithms/dbscan.md``).
 MIN_THREADED_SAMPLES = 150_000
+#: Between k-d leaves, a CPU tile holds at most this many pairs per point (and at least
+#: MIN_TILE_PAIRS): a smaller input's tile then stays below the neighbourhoods
+#: scikit-learn keeps, while from 64k points the tiles keep their full size, whose GEMMs
+#: are faster (see ``docs/algorithms/dbscan.md``).
+TILE_PAIRS_PER_POINT = 16
+MIN_TILE_PAIRS = 1 << 15
 
 
 @estimator_params
@@ -111,7 +117,8 @@ def dbscan_labels(
         return labels_from_pairs(grid, min_samples, budget // 4)
     points = measure.prepare(X, X.mean(0))
     max_pairs = max_tile_pairs(budget, X.dtype, device)
-    blocks = BlockPairs(
-        points, measure, max_pairs, ScratchBuffers(device), blocks=X.shape[0] >= MIN_POINTS
-    )
+    leaves = X.shape[0] >= MIN_POINTS
+    if leaves and device.type == "cpu":
+        max_pairs = min(max_pairs, max(MIN_TILE_PAIRS, TILE_PAIRS_PER_POINT * X.shape[0]))
+    blocks = BlockPairs(points, measure, max_pairs, ScratchBuffers(device), blocks=leaves)
     return labels_from_pairs(blocks, min_samples, budget // 4)
